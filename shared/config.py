@@ -1,0 +1,103 @@
+"""Typed settings from the environment; every variable carries the product's prefix.
+
+Why a hand-written reader: the Function App reads app settings as environment
+variables, the devhost and tests set the same variables, and a wrong value must fail at
+start-up with the variable's name, not later inside a trade.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from shared.product import product_info
+
+Mode = Literal["embedded", "azure"]
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    mode: Mode
+    environment: str
+    data_dir: Path
+    cosmos_endpoint: str | None
+    cosmos_key: str | None
+    cosmos_database: str
+    servicebus_connection: str | None
+    servicebus_namespace: str | None
+    log_level: str
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    def describe(self) -> dict[str, str]:
+        """Settings safe to show (no secrets), for health and logs."""
+        return {
+            "mode": self.mode,
+            "environment": self.environment,
+            "cosmosDatabase": self.cosmos_database,
+        }
+
+
+# name (without prefix) -> (default, description); the README's table is checked against it.
+VARIABLES: dict[str, tuple[str | None, str]] = {
+    "MODE": ("embedded", "`embedded` (SQLite store and queue, no cloud) or `azure` (Cosmos DB + Service Bus)"),
+    "ENVIRONMENT": ("development", "`development` or `production`; development enables local-only helpers"),
+    "DATA_DIR": (None, "embedded mode: folder for the SQLite files (default `<cwd>/<configDirName>`)"),
+    "COSMOS_ENDPOINT": (None, "azure mode: Cosmos DB account endpoint, e.g. `https://acct.documents.azure.com:443/`"),
+    "COSMOS_KEY": (None, "azure mode: Cosmos DB key; leave unset to use the managed identity"),
+    "COSMOS_DATABASE": ("trading", "Cosmos DB database name"),
+    "SERVICEBUS_CONNECTION": (None, "azure mode: Service Bus connection string (or use SERVICEBUS_NAMESPACE)"),
+    "SERVICEBUS_NAMESPACE": (None, "azure mode: fully qualified namespace, used with the managed identity"),
+    "LOG_LEVEL": ("INFO", "Python log level"),
+}
+
+
+def _get(env: Mapping[str, str], prefix: str, name: str) -> str | None:
+    value = env.get(prefix + name)
+    if value is None or value.strip() == "":
+        return VARIABLES[name][0]
+    return value.strip()
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    prefix = product_info().env_var_prefix
+    mode = (_get(env, prefix, "MODE") or "embedded").lower()
+    if mode not in ("embedded", "azure"):
+        raise ConfigError(f"{prefix}MODE must be 'embedded' or 'azure', not {mode!r}")
+    environment = (_get(env, prefix, "ENVIRONMENT") or "development").lower()
+    if environment not in ("development", "production"):
+        raise ConfigError(
+            f"{prefix}ENVIRONMENT must be 'development' or 'production', not {environment!r}"
+        )
+    data_dir_raw = _get(env, prefix, "DATA_DIR")
+    data_dir = Path(data_dir_raw) if data_dir_raw else Path.cwd() / product_info().config_dir_name
+    settings = Settings(
+        mode=mode,  # type: ignore[arg-type]
+        environment=environment,
+        data_dir=data_dir,
+        cosmos_endpoint=_get(env, prefix, "COSMOS_ENDPOINT"),
+        cosmos_key=_get(env, prefix, "COSMOS_KEY"),
+        cosmos_database=_get(env, prefix, "COSMOS_DATABASE") or "trading",
+        servicebus_connection=_get(env, prefix, "SERVICEBUS_CONNECTION"),
+        servicebus_namespace=_get(env, prefix, "SERVICEBUS_NAMESPACE"),
+        log_level=(_get(env, prefix, "LOG_LEVEL") or "INFO").upper(),
+    )
+    if settings.mode == "azure":
+        if not settings.cosmos_endpoint:
+            raise ConfigError(f"{prefix}COSMOS_ENDPOINT is required when {prefix}MODE=azure")
+        if not (settings.servicebus_connection or settings.servicebus_namespace):
+            raise ConfigError(
+                f"{prefix}SERVICEBUS_CONNECTION or {prefix}SERVICEBUS_NAMESPACE is required "
+                f"when {prefix}MODE=azure"
+            )
+    return settings

@@ -1,0 +1,330 @@
+"""Ports: the interfaces the core talks to, and the typed errors every adapter raises.
+
+Why one module: services depend on these shapes only, so the embedded adapters (SQLite)
+and the cloud adapters (Cosmos DB, Service Bus) are interchangeable, and one contract
+suite per port (``tests/contract/``) pins the behaviour every implementation must share.
+
+Nothing here imports Azure or does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+# --------------------------------------------------------------------------- errors
+
+
+class PortError(Exception):
+    """Base of every error an adapter raises on purpose."""
+
+
+class StoreError(PortError):
+    """Base of the Store errors."""
+
+
+class NotFound(StoreError):
+    """The item (or container) does not exist (HTTP 404 in Cosmos terms)."""
+
+
+class Conflict(StoreError):
+    """An item with that id already exists in that partition (HTTP 409)."""
+
+
+class PreconditionFailed(StoreError):
+    """The etag given with ``if_match`` is no longer the item's etag (HTTP 412)."""
+
+
+class BatchFailed(StoreError):
+    """A transactional batch was rolled back; ``index`` is the operation that failed."""
+
+    def __init__(self, message: str, *, index: int, cause: StoreError | None = None) -> None:
+        super().__init__(message)
+        self.index = index
+        self.cause = cause
+
+
+class InvalidQuery(StoreError):
+    """The query or operation is malformed (unknown operator, bad field path, ...)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached or answered with a server error."""
+
+
+class QueueError(PortError):
+    """Base of the Queue errors."""
+
+
+class MessageLockLost(QueueError):
+    """The peek-lock expired or the message was already settled: it will be redelivered."""
+
+
+class QueueUnavailable(QueueError):
+    """The broker cannot be reached."""
+
+
+# --------------------------------------------------------------------------- store
+
+FilterOp = Literal["=", "!=", "<", "<=", ">", ">=", "in", "startswith", "exists"]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """One condition on an item field; ``field`` is a dotted path (``"halt.scope"``).
+
+    ``in`` takes a sequence; ``exists`` takes ``True`` (field present) or ``False``.
+    """
+
+    field: str
+    op: FilterOp
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class OrderBy:
+    field: str
+    descending: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    """A portable query: conjunction of filters, optional single-field order, page size.
+
+    ``continuation`` is the opaque token of a previous ``Page``; ``limit`` is the page
+    size (None: everything in one page).
+    """
+
+    where: Sequence[Filter] = ()
+    order_by: OrderBy | None = None
+    limit: int | None = None
+    continuation: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    continuation: str | None = None
+
+
+PatchKind = Literal["set", "add", "replace", "remove", "incr"]
+
+
+@dataclass(frozen=True)
+class PatchOp:
+    """Cosmos-style partial update; ``path`` is a JSON pointer (``"/status"``)."""
+
+    op: PatchKind
+    path: str
+    value: Any = None
+
+
+BatchKind = Literal["create", "upsert", "replace", "delete", "patch"]
+
+
+@dataclass(frozen=True)
+class BatchOp:
+    """One operation of a transactional batch; all share the batch's partition key.
+
+    ``item`` for create/upsert/replace; ``id`` for delete/patch; ``patch`` for patch;
+    ``if_match`` for replace/delete/patch/upsert.
+    """
+
+    kind: BatchKind
+    item: dict[str, Any] | None = None
+    id: str | None = None
+    patch: Sequence[PatchOp] = ()
+    if_match: str | None = None
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container and its partition key path (``"/tenantId"``)."""
+
+    name: str
+    partition_key_path: str
+
+    @property
+    def partition_key_field(self) -> str:
+        return self.partition_key_path.lstrip("/").replace("/", ".")
+
+
+@runtime_checkable
+class Container(Protocol):
+    """Items are JSON objects with a string ``id`` and the partition key field.
+
+    Every returned item carries ``_etag`` (opaque string, changes on every write) and
+    ``_ts`` (epoch seconds of the last write); no other system property. An item with
+    an integer ``ttl`` (seconds) disappears that long after its last write.
+    """
+
+    spec: ContainerSpec
+
+    def create(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        """Insert; ``Conflict`` if the id exists in that partition."""
+        ...
+
+    def read(self, id: str, partition_key: str) -> dict[str, Any]:
+        """``NotFound`` if absent (or expired)."""
+        ...
+
+    def upsert(self, item: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
+        ...
+
+    def replace(self, item: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
+        """``NotFound`` if absent, ``PreconditionFailed`` if ``if_match`` is stale."""
+        ...
+
+    def delete(self, id: str, partition_key: str, *, if_match: str | None = None) -> None:
+        ...
+
+    def patch(
+        self,
+        id: str,
+        partition_key: str,
+        ops: Sequence[PatchOp],
+        *,
+        if_match: str | None = None,
+    ) -> dict[str, Any]:
+        ...
+
+    def query(self, query: Query, *, partition_key: str | None = None) -> Page:
+        """Within one partition if ``partition_key`` is given, else across partitions."""
+        ...
+
+    def batch(self, partition_key: str, ops: Sequence[BatchOp]) -> list[dict[str, Any]]:
+        """All or nothing inside one partition; ``BatchFailed`` names the failing op.
+
+        Returns one entry per op (the written item, or ``{}`` for a delete).
+        """
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    def container(self, name: str) -> Container:
+        """``NotFound`` for a container that was not declared."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the store answers."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+# --------------------------------------------------------------------------- queue
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A queue and the broker-side settings the code relies on (mirrored in Bicep)."""
+
+    name: str
+    lock_duration_seconds: float = 60.0
+    max_delivery_count: int = 10
+    duplicate_detection_window_seconds: float = 600.0
+    requires_session: bool = False
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """``message_id`` is the idempotency key: the broker drops a repeat inside the window."""
+
+    body: str
+    message_id: str
+    session_id: str | None = None
+    scheduled_enqueue_time: datetime | None = None
+    correlation_id: str | None = None
+    content_type: str = "application/json"
+    application_properties: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """A peek-locked message; settle it with the queue that returned it."""
+
+    queue: str
+    message_id: str
+    body: str
+    lock_token: str
+    delivery_count: int
+    enqueued_time: datetime
+    locked_until: datetime
+    sequence_number: int
+    session_id: str | None = None
+    correlation_id: str | None = None
+    content_type: str | None = None
+    application_properties: Mapping[str, str | int | float | bool] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message moved to the dead-letter sub-queue, with why."""
+
+    message: ReceivedMessage
+    reason: str
+    description: str
+    dead_lettered_at: datetime
+
+
+@runtime_checkable
+class Queue(Protocol):
+    spec: QueueSpec
+
+    def send(self, message: OutgoingMessage) -> None:
+        """Enqueue; a message id already sent within the window is silently dropped."""
+        ...
+
+    def receive(self, max_messages: int = 1) -> list[ReceivedMessage]:
+        """Peek-lock up to ``max_messages`` visible messages (scheduled ones only when due).
+
+        With sessions, messages of one session come in send order and a session's next
+        message is not handed out while an earlier one is locked.
+        """
+        ...
+
+    def complete(self, message: ReceivedMessage) -> None:
+        """Remove it; ``MessageLockLost`` if the lock expired or it was settled."""
+        ...
+
+    def abandon(self, message: ReceivedMessage) -> None:
+        """Release the lock now; past ``max_delivery_count`` it is dead-lettered."""
+        ...
+
+    def dead_letter(self, message: ReceivedMessage, reason: str, description: str = "") -> None:
+        ...
+
+    def renew_lock(self, message: ReceivedMessage) -> ReceivedMessage:
+        ...
+
+    def dead_letters(self, max_messages: int = 100) -> list[DeadLetter]:
+        """Peek the dead-letter sub-queue (oldest first) without removing anything."""
+        ...
+
+
+@runtime_checkable
+class QueueBroker(Protocol):
+    def queue(self, name: str) -> Queue:
+        """``KeyError`` for a queue that was not declared."""
+        ...
+
+    def ping(self) -> None:
+        """Raise ``QueueUnavailable`` unless the broker answers."""
+        ...
+
+    def close(self) -> None:
+        ...
+
+
+# --------------------------------------------------------------------------- clock
+
+
+@runtime_checkable
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Current time, timezone-aware UTC."""
+        ...
