@@ -1,0 +1,109 @@
+"""SQLite store and queue throughput, next to raw sqlite3 doing the same writes.
+
+    .venv/bin/python bench/store.py [--items 5000] [--messages 5000]
+
+Prints operations/s for create, read (point), query (one partition, filter + order +
+limit) and queue send / receive+complete, and the ratio to a bare ``sqlite3`` loop with
+the same durability settings (WAL, one transaction per write), the floor any adapter on
+this file format pays.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from shared.adapters.sqlite_queue import SqliteQueueBroker  # noqa: E402
+from shared.adapters.sqlite_store import SqliteStore  # noqa: E402
+from shared.ports import Filter, OrderBy, OutgoingMessage, Query  # noqa: E402
+from shared.topology import HEARTBEATS  # noqa: E402
+
+
+def rate(n: int, fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return n / (time.perf_counter() - started)
+
+
+def doc(i: int) -> dict[str, object]:
+    return {"id": f"o-{i}", "accountId": f"acct-{i % 10}", "status": "new" if i % 3 else "filled",
+            "price": "101.25", "qty": i % 17, "symbol": "BTCUSDT"}
+
+
+def raw_sqlite(path: Path, n: int) -> tuple[float, float]:
+    con = sqlite3.connect(path, isolation_level=None)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("CREATE TABLE items (pk TEXT, id TEXT, doc TEXT, PRIMARY KEY (pk, id))")
+
+    def create() -> None:
+        for i in range(n):
+            d = doc(i)
+            con.execute("BEGIN IMMEDIATE")
+            con.execute("INSERT INTO items VALUES (?, ?, ?)", (d["accountId"], d["id"], json.dumps(d)))
+            con.execute("COMMIT")
+
+    def read() -> None:
+        for i in range(n):
+            json.loads(con.execute("SELECT doc FROM items WHERE pk=? AND id=?", (f"acct-{i % 10}", f"o-{i}"))
+                       .fetchone()[0])
+
+    result = rate(n, create), rate(n, read)
+    con.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--items", type=int, default=5000)
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--queries", type=int, default=1000)
+    args = parser.parse_args()
+    n, m, q = args.items, args.messages, args.queries
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "store.sqlite")
+        orders = store.container("orders")
+        create = rate(n, lambda: [orders.create(doc(i)) for i in range(n)] and None)
+        read = rate(n, lambda: [orders.read(f"o-{i}", f"acct-{i % 10}") for i in range(n)] and None)
+        query = Query(where=[Filter("status", "=", "new")], order_by=OrderBy("qty", descending=True), limit=50)
+        query_rate = rate(q, lambda: [orders.query(query, partition_key=f"acct-{i % 10}") for i in range(q)]
+                          and None)
+        store.close()
+        raw_create, raw_read = raw_sqlite(Path(tmp) / "raw.sqlite", n)
+
+        broker = SqliteQueueBroker(Path(tmp) / "queue.sqlite")
+        queue = broker.queue(HEARTBEATS)
+        send = rate(m, lambda: [queue.send(OutgoingMessage(body='{"k":1}', message_id=f"m-{i}"))
+                                for i in range(m)] and None)
+
+        def drain() -> None:
+            done = 0
+            while done < m:
+                batch = queue.receive(32)
+                for msg in batch:
+                    queue.complete(msg)
+                done += len(batch)
+
+        drain_rate = rate(m, drain)
+        broker.close()
+
+    print(f"SQLite store ({n} items, WAL, one transaction per write)")
+    print(f"  create   {create:10,.0f} ops/s   raw sqlite3 {raw_create:10,.0f} ops/s   ratio {raw_create / create:5.2f}x")
+    print(f"  read     {read:10,.0f} ops/s   raw sqlite3 {raw_read:10,.0f} ops/s   ratio {raw_read / read:5.2f}x")
+    print(f"  query    {query_rate:10,.0f} queries/s (one partition, filter + order + limit 50)")
+    print(f"SQLite queue ({m} messages)")
+    print(f"  send               {send:10,.0f} msgs/s")
+    print(f"  receive+complete   {drain_rate:10,.0f} msgs/s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Feeds Service Bus triggered functions from the embedded queue, with the host's semantics.
+
+Peek-lock receive; success completes the message (``autoCompleteMessages``); a raise
+abandons it for redelivery, and on the last allowed delivery dead-letters it with the
+error as the description, so a poisoned message is never lost and says why it failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from azure.functions.servicebus import ServiceBusMessage
+
+from devhost.invocations import call_user_function, log_invocation
+from devhost.registry import FunctionSpec
+from shared.ports import MessageLockLost, OutgoingMessage, Queue, QueueBroker, ReceivedMessage
+
+log = logging.getLogger("devhost.servicebus")
+
+MAX_ERROR_DESCRIPTION = 1024
+
+
+def to_function_message(msg: ReceivedMessage) -> ServiceBusMessage:
+    props: dict[str, object] = dict(msg.application_properties)
+    return ServiceBusMessage(
+        body=msg.body.encode("utf-8"),
+        application_properties=props,
+        user_properties=props,
+        content_type=msg.content_type,
+        correlation_id=msg.correlation_id,
+        delivery_count=msg.delivery_count,
+        enqueued_time_utc=msg.enqueued_time,
+        locked_until=msg.locked_until,
+        lock_token=msg.lock_token,
+        message_id=msg.message_id,
+        sequence_number=msg.sequence_number,
+        session_id=msg.session_id,
+    )
+
+
+def request_id_of(msg: ReceivedMessage) -> str | None:
+    value = msg.application_properties.get("requestId")
+    return str(value) if value is not None else msg.correlation_id
+
+
+class QueuePump:
+    """One pump per Service Bus function: receives, invokes, settles."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        broker: QueueBroker,
+        *,
+        concurrency: int = 8,
+        idle_sleep: float = 0.05,
+    ) -> None:
+        assert spec.queue_name is not None
+        self.spec = spec
+        self.queue: Queue = broker.queue(spec.queue_name)
+        self.concurrency = concurrency
+        self.idle_sleep = idle_sleep
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"pump:{self.spec.name}")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        sleep = self.idle_sleep
+        while True:
+            free = self.concurrency - len(self._inflight)
+            if free <= 0:
+                await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                messages = await loop.run_in_executor(None, self.queue.receive, free)
+            except Exception:
+                log.exception("receive from %s failed", self.spec.queue_name)
+                messages = []
+            if not messages:
+                await asyncio.sleep(sleep)
+                sleep = min(sleep * 2, 0.5)
+                continue
+            sleep = self.idle_sleep
+            for msg in messages:
+                task = asyncio.create_task(self._handle(msg))
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+
+    async def _handle(self, msg: ReceivedMessage) -> None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        request_id = request_id_of(msg)
+        try:
+            await call_user_function(self.spec.user_function, {self.spec.trigger_arg: to_function_message(msg)})
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DESCRIPTION]
+            last = msg.delivery_count >= self.queue.spec.max_delivery_count
+            outcome = "dead-lettered" if last else "failed, will retry"
+            log_invocation(self.spec.name, "serviceBus", started, outcome, request_id, error)
+            await loop.run_in_executor(None, self._settle_failure, msg, error, last)
+            return
+        try:
+            await loop.run_in_executor(None, self.queue.complete, msg)
+        except MessageLockLost:
+            log_invocation(self.spec.name, "serviceBus", started, "lock lost, will redeliver", request_id)
+            return
+        log_invocation(self.spec.name, "serviceBus", started, "succeeded", request_id)
+
+    def _settle_failure(self, msg: ReceivedMessage, error: str, last: bool) -> None:
+        try:
+            if last:
+                self.queue.dead_letter(msg, "MaxDeliveryCountExceeded", error)
+            else:
+                self.queue.abandon(msg)
+        except MessageLockLost:
+            log.warning("lock on %s lost before settling; the broker will redeliver it", msg.message_id)
+
+    async def inject(self, body: str, message_id: str) -> None:
+        """Send a message to this function's queue (the admin endpoint's 'run now')."""
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.queue.send, OutgoingMessage(body=body, message_id=message_id)
+        )
+

@@ -1,0 +1,18 @@
+"""The Function App: builds the app and registers the blueprints; nothing else.
+
+Azure's Python worker indexes this module; the devhost imports it and serves the same
+functions locally.
+"""
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from durable.probe import bp as probe_bp
+from functions.health import bp as health_bp
+from functions.heartbeat import bp as heartbeat_bp
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+app.register_functions(health_bp)
+app.register_functions(heartbeat_bp)
+app.register_functions(probe_bp)

@@ -1,0 +1,93 @@
+"""The diagnostic probe orchestration started and answered over HTTP through the devhost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.devhost_process import DevhostProcess
+
+
+def probe_status(host: DevhostProcess, instance_id: str) -> dict:
+    status, _, body = host.request("GET", f"/api/diagnostics/probes/{instance_id}")
+    assert status == 200, body
+    return body
+
+
+def start_probe(host: DevhostProcess, timeout_seconds: int) -> str:
+    status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": timeout_seconds})
+    assert status == 202, body
+    assert headers["location"] == f"/api/diagnostics/probes/{body['id']}"
+    return str(body["id"])
+
+
+def wait_status(host: DevhostProcess, instance_id: str, wanted: str, timeout: float = 15) -> dict:
+    def reached() -> dict | None:
+        body = probe_status(host, instance_id)
+        return body if body["runtimeStatus"] == wanted else None
+
+    return host.wait_for(reached, timeout=timeout)
+
+
+def test_probe_completes_when_acknowledged(tmp_path: Path):
+    host = DevhostProcess(tmp_path / "data", extra_args=["--no-timers"]).start()
+    try:
+        instance_id = start_probe(host, 600)
+        running = wait_status(host, instance_id, "Running")
+        assert running["output"] is None
+        host.wait_for(lambda: host.invocations("record_probe"))
+        status, _, body = host.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {"by": "ops"})
+        assert status == 202, body
+        done = wait_status(host, instance_id, "Completed")
+        assert done["output"]["outcome"] == "acknowledged"
+        assert done["output"]["ack"]["by"] == "ops"
+        assert done["output"]["record"]["recordId"] == f"probe:{instance_id}"
+        status, _, body = host.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {})
+        assert status == 409 and body["status"] == 409
+    finally:
+        host.stop()
+
+
+def test_probe_expires_when_its_timer_fires_first(tmp_path: Path):
+    host = DevhostProcess(tmp_path / "data", extra_args=["--no-timers"]).start()
+    try:
+        instance_id = start_probe(host, 1)
+        done = wait_status(host, instance_id, "Completed", timeout=20)
+        assert done["output"]["outcome"] == "expired"
+    finally:
+        host.stop()
+
+
+def test_bad_probe_requests_are_problems(tmp_path: Path):
+    host = DevhostProcess(tmp_path / "data", extra_args=["--no-timers"]).start()
+    try:
+        status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": "soon"})
+        assert status == 400 and "timeoutSeconds" in body["detail"]
+        assert headers["content-type"].startswith("application/problem+json")
+        status, _, body = host.request("POST", "/api/diagnostics/probes", b"{not json")
+        assert status == 400 and body["title"] == "Malformed JSON"
+        status, _, body = host.request("GET", "/api/diagnostics/probes/does-not-exist")
+        assert status == 404 and body["requestId"]
+    finally:
+        host.stop()
+
+
+def test_waiting_orchestration_survives_a_killed_devhost(tmp_path: Path):
+    data = tmp_path / "data"
+    first = DevhostProcess(data, extra_args=["--no-timers"]).start()
+    try:
+        instance_id = start_probe(first, 3600)
+        wait_status(first, instance_id, "Running")
+        first.wait_for(lambda: first.invocations("record_probe"))
+    finally:
+        first.kill()
+    second = DevhostProcess(data, extra_args=["--no-timers"]).start()
+    try:
+        assert probe_status(second, instance_id)["runtimeStatus"] == "Running"
+        status, _, _ = second.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {"by": "after-restart"})
+        assert status == 202
+        done = wait_status(second, instance_id, "Completed")
+        assert done["output"]["outcome"] == "acknowledged"
+        assert done["output"]["ack"]["by"] == "after-restart"
+        assert second.invocations("record_probe") == []  # the activity result came from history
+    finally:
+        second.stop()
