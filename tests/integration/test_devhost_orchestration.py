@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.support.devhost_process import DevhostProcess
 
 
-def probe_status(host: DevhostProcess, instance_id: str) -> dict:
+def probe_status(host: DevhostProcess, instance_id: str) -> dict[str, Any]:
     status, _, body = host.request("GET", f"/api/diagnostics/probes/{instance_id}")
-    assert status == 200, body
+    assert status == 200 and isinstance(body, dict), body
     return body
 
 
@@ -20,12 +21,13 @@ def start_probe(host: DevhostProcess, timeout_seconds: int) -> str:
     return str(body["id"])
 
 
-def wait_status(host: DevhostProcess, instance_id: str, wanted: str, timeout: float = 15) -> dict:
-    def reached() -> dict | None:
+def wait_status(host: DevhostProcess, instance_id: str, wanted: str, timeout: float = 15) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
         body = probe_status(host, instance_id)
         return body if body["runtimeStatus"] == wanted else None
 
-    return host.wait_for(reached, timeout=timeout)
+    done: dict[str, Any] = host.wait_for(reached, timeout=timeout)
+    return done
 
 
 def test_probe_completes_when_acknowledged(tmp_path: Path):

@@ -26,7 +26,7 @@ def devhost(tmp_path: Path):
 def heartbeat_count(host: DevhostProcess) -> int:
     status, _, body = host.request("GET", "/api/health")
     assert status == 200
-    return (body["heartbeat"] or {}).get("count", 0)
+    return int((body["heartbeat"] or {}).get("count", 0))
 
 
 def test_health_reports_dependencies_mode_and_version(devhost):

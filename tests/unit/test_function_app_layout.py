@@ -27,7 +27,7 @@ def test_function_app_only_builds_the_app_and_registers_blueprints():
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
             assert ast.unparse(node.value.func) == "df.DFApp"
             continue
-        assert isinstance(node, ast.Expr), ast.unparse(node)
+        assert isinstance(node, ast.Expr) and isinstance(node.value, ast.Call), ast.unparse(node)
         assert ast.unparse(node.value.func) == "app.register_functions", ast.unparse(node)
 
 
@@ -48,6 +48,7 @@ def test_service_bus_functions_listen_on_declared_queues():
 
     for spec in SPECS.values():
         if spec.kind == "servicebus":
+            assert spec.queue_name is not None
             queue_spec(spec.queue_name)  # raises for an undeclared queue
 
 
