@@ -105,6 +105,10 @@ class Query:
 
 @dataclass(frozen=True)
 class Page:
+    """One page of results. A page may hold fewer than ``limit`` items and still carry a
+    continuation (Cosmos does this); only ``continuation is None`` means "no more".
+    Tokens are opaque and only valid for the adapter and query that produced them."""
+
     items: list[dict[str, Any]]
     continuation: str | None = None
 
@@ -171,6 +175,8 @@ class Container(Protocol):
         ...
 
     def upsert(self, item: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
+        """Create or replace. With ``if_match`` it is a conditional replace: a missing item
+        or a stale etag raises ``PreconditionFailed``, and nothing is ever created."""
         ...
 
     def replace(self, item: Mapping[str, Any], *, if_match: str | None = None) -> dict[str, Any]:
@@ -245,7 +251,11 @@ class OutgoingMessage:
 
 @dataclass(frozen=True)
 class ReceivedMessage:
-    """A peek-locked message; settle it with the queue that returned it."""
+    """A peek-locked message; settle it with the queue that returned it.
+
+    ``delivery_count`` counts this delivery: 1 on the first delivery (Service Bus's own
+    meaning; the Python SDK reports earlier attempts, so its adapter adds one).
+    """
 
     queue: str
     message_id: str
@@ -263,7 +273,11 @@ class ReceivedMessage:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message moved to the dead-letter sub-queue, with why."""
+    """A message moved to the dead-letter sub-queue, with why.
+
+    On a peeked dead letter ``message.lock_token``/``locked_until`` mean nothing; Service
+    Bus records no dead-letter time, so its adapter reports the enqueued time there.
+    """
 
     message: ReceivedMessage
     reason: str
@@ -276,7 +290,10 @@ class Queue(Protocol):
     spec: QueueSpec
 
     def send(self, message: OutgoingMessage) -> None:
-        """Enqueue; a message id already sent within the window is silently dropped."""
+        """Enqueue; a message id already sent within the window is silently dropped.
+
+        A session queue refuses a message without ``session_id`` (``ValueError``).
+        """
         ...
 
     def receive(self, max_messages: int = 1) -> list[ReceivedMessage]:

@@ -5,7 +5,7 @@
 //
 // Why not the package's CLI:
 // - the CLI answers every response with `Connection: close`, so the Python SDK pays a
-//   TLS handshake per call (100 upserts ~4.7 s); here keep-alive is on (~0.15 s);
+//   TLS handshake per call (100 upserts ~4.7 s); here keep-alive is on (~0.2 s);
 // - the stock read-document handler dereferences the missing document and answers
 //   HTTP 500 for a missing item or a wrong partition key, and compares a nested
 //   partition key path ("/owner/tenant") as one flat property, answering 404 for an
