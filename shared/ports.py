@@ -12,7 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal, Protocol, runtime_checkable
+
+from shared.domain.market import Candle, Instrument, Ticker
+from shared.domain.trading import OrderStatus, OrderType, Side
 
 # --------------------------------------------------------------------------- errors
 
@@ -64,6 +68,46 @@ class MessageLockLost(QueueError):
 
 class QueueUnavailable(QueueError):
     """The broker cannot be reached."""
+
+
+class ExchangeError(PortError):
+    """Base of the exchange errors; ``code`` is the exchange's own code when it gave one."""
+
+    def __init__(self, message: str, *, code: int | str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class OrderRejected(ExchangeError):
+    """The exchange refused the order for a reason that a retry will not change."""
+
+
+class InsufficientBalance(OrderRejected):
+    """Not enough balance for the order."""
+
+
+class AlreadySubmitted(ExchangeError):
+    """An order with this client order id exists already: it was submitted, not failed."""
+
+
+class UnknownOrder(ExchangeError):
+    """No order with that id on the exchange."""
+
+
+class RateLimited(ExchangeError):
+    """Too many requests; ``retry_after`` seconds until the limit resets (if known)."""
+
+    def __init__(self, message: str, *, code: int | str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
+class ExchangeUnavailable(ExchangeError):
+    """Network failure, server error, or the circuit breaker is open: try again later."""
+
+
+class MarketDataError(PortError):
+    """Market data could not be fetched or is malformed."""
 
 
 # --------------------------------------------------------------------------- store
@@ -334,6 +378,108 @@ class QueueBroker(Protocol):
         ...
 
     def close(self) -> None:
+        ...
+
+
+# --------------------------------------------------------------------------- exchange
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """What we send; ``client_order_id`` is the intent id (idempotency key)."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    limit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class ExchangeOrder:
+    """The exchange's view of an order, its status already mapped to ours."""
+
+    client_order_id: str
+    exchange_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    qty: Decimal
+    limit_price: Decimal | None
+    status: OrderStatus
+    filled_qty: Decimal
+    avg_fill_price: Decimal | None
+    created_at: datetime
+    updated_at: datetime
+    reject_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ExchangeFill:
+    exchange_fill_id: str
+    client_order_id: str
+    exchange_order_id: str
+    symbol: str
+    side: Side
+    price: Decimal
+    qty: Decimal
+    fee: Decimal
+    fee_asset: str
+    liquidity: Literal["maker", "taker"]
+    at: datetime
+
+
+@runtime_checkable
+class Exchange(Protocol):
+    """Spot trading on one account. Every call raises only ``ExchangeError`` subclasses."""
+
+    name: str
+
+    def submit(self, request: OrderRequest) -> ExchangeOrder:
+        """Place the order; ``AlreadySubmitted`` if the client order id was used before."""
+        ...
+
+    def get_order(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
+        """The order by client order id (open or in history), None if the exchange has none."""
+        ...
+
+    def cancel(self, symbol: str, client_order_id: str) -> ExchangeOrder:
+        ...
+
+    def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
+        ...
+
+    def order_history(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeOrder]:
+        ...
+
+    def executions(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeFill]:
+        ...
+
+    def balances(self) -> dict[str, Decimal]:
+        """Total balance per asset."""
+        ...
+
+
+@runtime_checkable
+class MarketData(Protocol):
+    """Instruments, closed candles (oldest first) and tickers."""
+
+    def instruments(self, symbols: Sequence[str] | None = None) -> list[Instrument]:
+        ...
+
+    def candles(
+        self,
+        symbol: str,
+        interval: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        limit: int = 200,
+    ) -> list[Candle]:
+        ...
+
+    def tickers(self, symbols: Sequence[str]) -> list[Ticker]:
         ...
 
 
