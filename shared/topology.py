@@ -21,6 +21,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("strategies", "/strategyId"),
     ContainerSpec("audit", "/tenantId"),
     ContainerSpec("leases", "/id"),
+    ContainerSpec("paper", "/accountId"),  # the paper exchange's own book (it plays the exchange)
 )
 
 STRATEGY_TICKS = "strategy-ticks"
