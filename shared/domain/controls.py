@@ -15,6 +15,8 @@ ControlKind = Literal["kill-switch", "maintenance", "halt"]
 PRODUCT_SCOPE = "product"
 GLOBAL_SCOPE = "global"
 HALT_ID = "halt"
+KILL_SWITCH_ID = "kill-switch"
+MAINTENANCE_ID = "maintenance"
 
 
 def tenant_scope(tenant_id: str) -> str:

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.domain.controls import KILL_SWITCH_ID, MAINTENANCE_ID, PRODUCT_SCOPE
 from shared.ports import Container, NotFound, StoreError
-
-PRODUCT_SCOPE = "product"
-KILL_SWITCH_ID = "kill-switch"
-MAINTENANCE_ID = "maintenance"
 
 
 def _flag(controls: Container, control_id: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_store import SqliteStore
 from shared.bootstrap import QUEUE_FILE, STORE_FILE
 from shared.product import product_info
-from shared.services.product_status import KILL_SWITCH_ID, PRODUCT_SCOPE
+from shared.domain.controls import KILL_SWITCH_ID, PRODUCT_SCOPE
 from shared.topology import HEARTBEATS, queue_spec
 from tests.support.devhost_process import DevhostProcess
 
