@@ -9,6 +9,7 @@ SDK. A few host endpoints mirror the Functions host's own admin API.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import importlib
 import json
 import logging
@@ -31,6 +32,12 @@ from shared.config import load_settings
 from shared.product import product_info
 
 log = logging.getLogger("devhost")
+
+LOCK_FILE = "devhost.lock"
+
+
+class HostConfigError(RuntimeError):
+    """The app or the data directory cannot be served as configured; says what to fix."""
 
 
 @dataclass
@@ -55,6 +62,33 @@ class DevHost:
         self._durable: DurableRuntime | None = None
         self._timers: TimerScheduler | None = None
         self._pumps: dict[str, QueuePump] = {}
+        self._lock_fd: int | None = None
+
+    def _lock_data_dir(self, data_dir: Path) -> None:
+        """One devhost per data directory: two would both run the durable worker."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HostConfigError(f"another devhost is using the data directory {data_dir}") from None
+        self._lock_fd = fd
+
+    def _check_sessions(self) -> None:
+        """A trigger must match its queue's session setting, or Azure's listener won't start."""
+        assert self.runtime is not None
+        for spec in by_kind(self.specs, "servicebus"):
+            assert spec.queue_name is not None
+            try:
+                queue_spec = self.runtime.broker.queue(spec.queue_name).spec
+            except KeyError:
+                raise HostConfigError(f"{spec.name} listens on undeclared queue {spec.queue_name!r}") from None
+            if queue_spec.requires_session != spec.sessions:
+                raise HostConfigError(
+                    f"{spec.name}: is_sessions_enabled={spec.sessions} but queue {spec.queue_name!r} "
+                    f"requires_session={queue_spec.requires_session}"
+                )
 
     def _settings_env(self) -> dict[str, str]:
         prefix = product_info().env_var_prefix
@@ -67,10 +101,12 @@ class DevHost:
 
     async def start(self) -> None:
         settings = load_settings(self._settings_env())
+        self._lock_data_dir(settings.data_dir)
         self.runtime = build_runtime(settings)
         install_runtime(self.runtime)
         module = importlib.import_module(self.options.app_module)
         self.specs = read_functions(module.app.get_functions())
+        self._check_sessions()
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -117,6 +153,9 @@ class DevHost:
         if self._runner:
             await self._runner.cleanup()
         install_runtime(None)
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # ------------------------------------------------------------------ admin API
 

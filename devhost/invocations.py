@@ -19,7 +19,7 @@ from typing import Any
 
 log = logging.getLogger("devhost.invocation")
 
-_executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="fn")
+_executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="fn")
 
 
 async def call_user_function(fn: Callable[..., Any], kwargs: Mapping[str, Any]) -> Any:

@@ -1,8 +1,10 @@
 """Feeds Service Bus triggered functions from the embedded queue, with the host's semantics.
 
-Peek-lock receive; success completes the message (``autoCompleteMessages``); a raise
-abandons it for redelivery, and on the last allowed delivery dead-letters it with the
-error as the description, so a poisoned message is never lost and says why it failed.
+Peek-lock receive; while the function runs its lock is renewed (the host's
+``maxAutoLockRenewalDuration``, 5 minutes); success completes the message
+(``autoCompleteMessages``); a raise abandons it, and the queue itself dead-letters it
+after the max delivery count (``MaxDeliveryCountExceeded``), exactly as Service Bus does.
+Why it failed is the function's own business to record (``functions/queue_kit.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from shared.ports import MessageLockLost, OutgoingMessage, Queue, QueueBroker, R
 log = logging.getLogger("devhost.servicebus")
 
 MAX_ERROR_DESCRIPTION = 1024
+MAX_AUTO_LOCK_RENEWAL_SECONDS = 300.0
 
 
 def to_function_message(msg: ReceivedMessage) -> ServiceBusMessage:
@@ -53,7 +56,7 @@ class QueuePump:
         spec: FunctionSpec,
         broker: QueueBroker,
         *,
-        concurrency: int = 8,
+        concurrency: int = 4,
         idle_sleep: float = 0.05,
     ) -> None:
         assert spec.queue_name is not None
@@ -101,28 +104,42 @@ class QueuePump:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         request_id = request_id_of(msg)
+        holder = [msg]
+        renewer = asyncio.create_task(self._keep_locked(holder))
         try:
             await call_user_function(self.spec.user_function, {self.spec.trigger_arg: to_function_message(msg)})
         except Exception as exc:
+            renewer.cancel()
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DESCRIPTION]
             last = msg.delivery_count >= self.queue.spec.max_delivery_count
-            outcome = "dead-lettered" if last else "failed, will retry"
+            outcome = "failed, dead-lettered by the queue" if last else "failed, will retry"
             log_invocation(self.spec.name, "serviceBus", started, outcome, request_id, error)
-            await loop.run_in_executor(None, self._settle_failure, msg, error, last)
+            await loop.run_in_executor(None, self._abandon, holder[0])
             return
+        finally:
+            renewer.cancel()
         try:
-            await loop.run_in_executor(None, self.queue.complete, msg)
+            await loop.run_in_executor(None, self.queue.complete, holder[0])
         except MessageLockLost:
             log_invocation(self.spec.name, "serviceBus", started, "lock lost, will redeliver", request_id)
             return
         log_invocation(self.spec.name, "serviceBus", started, "succeeded", request_id)
 
-    def _settle_failure(self, msg: ReceivedMessage, error: str, last: bool) -> None:
+    async def _keep_locked(self, holder: list[ReceivedMessage]) -> None:
+        """Renew the lock at half its duration while the function runs, up to 5 minutes."""
+        loop = asyncio.get_running_loop()
+        interval = self.queue.spec.lock_duration_seconds / 2
+        deadline = loop.time() + MAX_AUTO_LOCK_RENEWAL_SECONDS
+        while loop.time() + interval < deadline:
+            await asyncio.sleep(interval)
+            try:
+                holder[0] = await loop.run_in_executor(None, self.queue.renew_lock, holder[0])
+            except MessageLockLost:
+                return
+
+    def _abandon(self, msg: ReceivedMessage) -> None:
         try:
-            if last:
-                self.queue.dead_letter(msg, "MaxDeliveryCountExceeded", error)
-            else:
-                self.queue.abandon(msg)
+            self.queue.abandon(msg)
         except MessageLockLost:
             log.warning("lock on %s lost before settling; the broker will redeliver it", msg.message_id)
 

@@ -77,11 +77,13 @@ async def get_probe(req: func.HttpRequest, client: df.DurableOrchestrationClient
         status = await client.get_status(instance_id)
         if status is None or status.runtime_status is None:
             raise HttpProblem(404, "Probe not found", f"No probe with id {instance_id!r}.")
+        completed = status.runtime_status == df.OrchestrationRuntimeStatus.Completed
+        # A failed instance's output carries the exception and its traceback: never return it.
         return json_response(
             {
                 "id": instance_id,
                 "runtimeStatus": status.runtime_status.value,
-                "output": status.output,
+                "output": status.output if completed else None,
                 "createdTime": status.created_time,
                 "lastUpdatedTime": status.last_updated_time,
             },
@@ -108,7 +110,13 @@ async def ack_probe(req: func.HttpRequest, client: df.DurableOrchestrationClient
             raise HttpProblem(
                 409, "Probe not waiting", f"Probe {instance_id!r} is {status.runtime_status.value}."
             )
-        await client.raise_event(instance_id, probe.ACK_EVENT, {"requestId": request_id, **body})
+        try:
+            await client.raise_event(instance_id, probe.ACK_EVENT, {"requestId": request_id, **body})
+        except Exception:  # the SDK raises a bare Exception when the instance finished meanwhile (410)
+            after = await client.get_status(instance_id)
+            if after is not None and after.runtime_status != df.OrchestrationRuntimeStatus.Running:
+                raise HttpProblem(409, "Probe not waiting", f"Probe {instance_id!r} finished meanwhile.") from None
+            raise
         return json_response({"id": instance_id, "accepted": True}, request_id, status=202)
 
     return await guarded_async(req, answer)

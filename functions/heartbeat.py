@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
+from functions.queue_kit import consume
 from shared.bootstrap import runtime
 from shared.services.heartbeat import emit_heartbeat, record_heartbeat
 from shared.topology import HEARTBEATS
@@ -23,5 +24,8 @@ def emit(timer: func.TimerRequest) -> None:
 @bp.function_name("record_heartbeat")
 @bp.service_bus_queue_trigger(arg_name="msg", queue_name=HEARTBEATS, connection=SERVICE_BUS_CONNECTION)
 def record(msg: func.ServiceBusMessage) -> None:
-    rt = runtime()
-    record_heartbeat(rt.store.container("controls"), msg.get_body().decode("utf-8"), rt.clock.now())
+    def handle(body: str) -> None:
+        rt = runtime()
+        record_heartbeat(rt.store.container("controls"), body, rt.clock.now())
+
+    consume(msg, HEARTBEATS, handle)

@@ -8,6 +8,7 @@ port. Built lazily once per process (the Functions worker keeps the process warm
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from shared.config import Settings, load_settings
@@ -32,8 +33,16 @@ class Runtime:
         self.broker.close()
 
 
+class RuntimeUnavailable(RuntimeError):
+    """The adapters could not be built (bad config, unreachable store); the message names
+    only the cause's type, never its text, which may hold connection details."""
+
+
+RETRY_BUILD_AFTER_SECONDS = 5.0
+
 _lock = threading.Lock()
 _runtime: Runtime | None = None
+_last_failure: tuple[float, BaseException] | None = None
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -59,17 +68,28 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def runtime() -> Runtime:
-    global _runtime
+    """The process runtime; a failed build is remembered for a few seconds so a broken
+    dependency is not retried (with the SDKs' own retries) by every request in a queue."""
+    global _runtime, _last_failure
     with _lock:
-        if _runtime is None:
+        if _runtime is not None:
+            return _runtime
+        if _last_failure and time.monotonic() - _last_failure[0] < RETRY_BUILD_AFTER_SECONDS:
+            raise RuntimeUnavailable(f"runtime unavailable ({type(_last_failure[1]).__name__})")
+        try:
             _runtime = build_runtime(load_settings())
+        except Exception as exc:
+            _last_failure = (time.monotonic(), exc)
+            raise RuntimeUnavailable(f"runtime unavailable ({type(exc).__name__})") from exc
+        _last_failure = None
         return _runtime
 
 
 def install_runtime(rt: Runtime | None) -> None:
     """Replace the process runtime (the devhost and tests use it); closes the old one."""
-    global _runtime
+    global _runtime, _last_failure
     with _lock:
         old, _runtime = _runtime, rt
+        _last_failure = None
     if old is not None and old is not rt:
         old.close()

@@ -68,9 +68,18 @@ def _get(env: Mapping[str, str], prefix: str, name: str) -> str | None:
     return value.strip()
 
 
+# Set by the Functions host (Azure or Core Tools); the devhost never sets them.
+FUNCTIONS_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "FUNCTIONS_WORKER_RUNTIME")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     prefix = product_info().env_var_prefix
+    under_functions_host = any(env.get(marker) for marker in FUNCTIONS_HOST_MARKERS)
+    if under_functions_host and not (env.get(prefix + "MODE") or "").strip():
+        # Fail closed: silently running a deployed app on an empty local SQLite file would
+        # ignore every halt stored in Cosmos.
+        raise ConfigError(f"{prefix}MODE must be set explicitly when running under the Functions host")
     mode = (_get(env, prefix, "MODE") or "embedded").lower()
     if mode not in ("embedded", "azure"):
         raise ConfigError(f"{prefix}MODE must be 'embedded' or 'azure', not {mode!r}")
@@ -92,6 +101,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         servicebus_namespace=_get(env, prefix, "SERVICEBUS_NAMESPACE"),
         log_level=(_get(env, prefix, "LOG_LEVEL") or "INFO").upper(),
     )
+    if settings.mode == "embedded" and settings.environment == "production":
+        raise ConfigError(f"{prefix}MODE=embedded is for development; production needs {prefix}MODE=azure")
     if settings.mode == "azure":
         if not settings.cosmos_endpoint:
             raise ConfigError(f"{prefix}COSMOS_ENDPOINT is required when {prefix}MODE=azure")

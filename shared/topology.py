@@ -22,6 +22,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("audit", "/tenantId"),
     ContainerSpec("leases", "/id"),
     ContainerSpec("paper", "/accountId"),  # the paper exchange's own book (it plays the exchange)
+    ContainerSpec("failures", "/queue"),  # why a queue message failed, per delivery (see services/failures)
 )
 
 STRATEGY_TICKS = "strategy-ticks"

@@ -14,6 +14,7 @@ from typing import Any
 
 from shared.bootstrap import Runtime
 from shared.ports import Container, NotFound, StoreError
+from shared.product import product_info
 from shared.services.heartbeat import HEARTBEAT_ID, SYSTEM_SCOPE
 
 
@@ -49,6 +50,12 @@ def last_heartbeat(controls: Container) -> dict[str, Any] | None:
     except StoreError:
         return None
     return {"at": doc.get("lastAt"), "count": doc.get("count")}
+
+
+def unavailable_report(detail: str) -> dict[str, Any]:
+    """The report when the adapters could not even be built."""
+    product = product_info()
+    return {"status": "unhealthy", "product": product.product_id, "version": product.version, "detail": detail}
 
 
 def health_report(rt: Runtime) -> tuple[bool, dict[str, Any]]:

@@ -26,19 +26,24 @@ def _flag(controls: Container, control_id: str) -> dict[str, Any]:
     }
 
 
+def unknown_status() -> dict[str, Any]:
+    """What every surface shows when control state cannot be known: disabled."""
+    return {
+        "state": "unknown",
+        "productDisabled": True,
+        "maintenance": None,
+        "tradingAllowed": False,
+        "detail": "control state could not be read; treated as disabled",
+    }
+
+
 def product_status(controls: Container) -> tuple[bool, dict[str, Any]]:
     """Return (known, status). ``known`` is False when the controls could not be read."""
     try:
         kill = _flag(controls, KILL_SWITCH_ID)
         maintenance = _flag(controls, MAINTENANCE_ID)
     except StoreError:
-        return False, {
-            "state": "unknown",
-            "productDisabled": True,
-            "maintenance": None,
-            "tradingAllowed": False,
-            "detail": "control state could not be read; treated as disabled",
-        }
+        return False, unknown_status()
     state = "disabled" if kill["active"] else ("maintenance" if maintenance["active"] else "operational")
     return True, {
         "state": state,

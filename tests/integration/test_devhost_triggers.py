@@ -10,8 +10,9 @@ import pytest
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_store import SqliteStore
 from shared.bootstrap import QUEUE_FILE, STORE_FILE
-from shared.product import product_info
 from shared.domain.controls import KILL_SWITCH_ID, PRODUCT_SCOPE
+from shared.product import product_info
+from shared.services.failures import failure_of
 from shared.topology import HEARTBEATS, queue_spec
 from tests.support.devhost_process import DevhostProcess
 
@@ -90,11 +91,18 @@ def test_poisoned_message_is_dead_lettered_with_its_error(devhost):
     assert letter.message.message_id == "poison-1"
     assert letter.message.body == "this is not a heartbeat"
     assert letter.reason == "MaxDeliveryCountExceeded"
-    assert "JSONDecodeError" in letter.description
+    max_deliveries = queue_spec(HEARTBEATS).max_delivery_count
     attempts = devhost.invocations("record_heartbeat")
-    assert len(attempts) == queue_spec(HEARTBEATS).max_delivery_count
-    assert attempts[-1]["outcome"] == "dead-lettered"
+    assert len(attempts) == max_deliveries
+    assert attempts[-1]["outcome"] == "failed, dead-lettered by the queue"
     assert all("JSONDecodeError" in a["error"] for a in attempts)
+    # why it failed is recorded by the function itself, per delivery (portable to Azure)
+    store = SqliteStore(devhost.data_dir / STORE_FILE)
+    record = failure_of(store.container("failures"), queue=HEARTBEATS, message_id="poison-1")
+    store.close()
+    assert record is not None
+    assert [a["deliveryCount"] for a in record["attempts"]] == list(range(1, max_deliveries + 1))
+    assert record["lastError"].startswith("JSONDecodeError")
     status, _, listed = devhost.request("GET", f"/admin/queues/{HEARTBEATS}/deadletters")
     assert status == 200 and listed[0]["messageId"] == "poison-1"
     broker.close()
@@ -121,3 +129,10 @@ def test_timers_fire_on_their_schedule_faster_with_speed(tmp_path: Path):
         host.wait_for(lambda: heartbeat_count(host) >= 1)
     finally:
         host.stop()
+
+
+def test_a_second_devhost_on_the_same_data_directory_is_refused(devhost):
+    second = DevhostProcess(devhost.data_dir, extra_args=["--no-timers"])
+    with pytest.raises(RuntimeError, match="another devhost is using the data directory"):
+        second.start(timeout=20)
+

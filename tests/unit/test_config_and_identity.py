@@ -73,3 +73,15 @@ def test_well_formed_request_ids_are_kept(value):
 def test_malformed_request_ids_are_replaced(value):
     generated = accept_or_generate(value)
     assert generated != value and re.fullmatch(r"[0-9a-f]{32}", generated)
+
+
+@pytest.mark.parametrize("marker", ["WEBSITE_INSTANCE_ID", "FUNCTIONS_WORKER_RUNTIME"])
+def test_under_the_functions_host_the_mode_must_be_explicit(marker):
+    with pytest.raises(ConfigError, match="MODE must be set explicitly"):
+        load_settings({marker: "x"})
+
+
+def test_embedded_mode_is_refused_in_production():
+    prefix = product_info().env_var_prefix
+    with pytest.raises(ConfigError, match="production"):
+        load_settings({prefix + "ENVIRONMENT": "production"})
