@@ -169,13 +169,17 @@ class HistoryStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield self._conn
+            yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            # Also after a failed COMMIT (SQLITE_BUSY, I/O error), which can leave the
+            # transaction open and the write lock held against every other writer.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     # --- instances ---------------------------------------------------------
 

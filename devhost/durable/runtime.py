@@ -20,6 +20,7 @@ import functools
 import inspect
 import json
 import logging
+import sqlite3
 import time
 import traceback
 from collections.abc import Sequence
@@ -54,6 +55,10 @@ WEBHOOK_PATH = "/runtime/webhooks/durabletask"
 CONNECTION_NAME = "Storage"
 # Below the devhost's 16 pool threads, leaving room for replays and HTTP functions.
 SYNC_ACTIVITY_CONCURRENCY = 8
+# Backoff before an instance's episode is retried after a transient store error
+# (e.g. "database is locked"): doubles from the first delay up to the cap.
+TRANSIENT_RETRY_FIRST_S = 0.05
+TRANSIENT_RETRY_MAX_S = 5.0
 
 
 class DurableRuntime:
@@ -83,6 +88,9 @@ class DurableRuntime:
         # Sync activities share the worker thread pool with orchestrator replays (and
         # the rest of the devhost): cap them so slow ones cannot starve replays.
         self._sync_activity_slots: asyncio.Semaphore | None = None
+        # Instances whose last episode hit a transient store error: (failures, retry at
+        # time.monotonic()). Their inbox stays in place; the episode is retried later.
+        self._transient_retry: dict[str, tuple[int, float]] = {}
 
     # --- the host-facing interface -------------------------------------------
 
@@ -203,11 +211,31 @@ class DurableRuntime:
                 self._activity_tasks[work.id] = task
                 task.add_done_callback(functools.partial(self._forget_activity, work.id))
         progressed = False
-        for instance_id in store.instances_with_inbox():
+        waiting = store.instances_with_inbox()
+        for gone in self._transient_retry.keys() - set(waiting):
+            del self._transient_retry[gone]
+        for instance_id in waiting:
+            retry = self._transient_retry.get(instance_id)
+            if retry is not None and time.monotonic() < retry[1]:
+                continue
             try:
                 progressed = await self._episode(instance_id) or progressed
+                self._transient_retry.pop(instance_id, None)
             except asyncio.CancelledError:
                 raise
+            except sqlite3.OperationalError as exc:
+                # The store was busy or failed to write (the episode's transaction was
+                # rolled back): not the orchestration's fault. Its inbox is untouched, so
+                # the episode replays on a later pass, after a backoff.
+                failures = (retry[0] if retry else 0) + 1
+                delay = min(TRANSIENT_RETRY_FIRST_S * 2 ** (failures - 1), TRANSIENT_RETRY_MAX_S)
+                self._transient_retry[instance_id] = (failures, time.monotonic() + delay)
+                log.warning(
+                    "durable episode for %s hit a transient store error (%s); retrying in %.2fs",
+                    instance_id,
+                    exc,
+                    delay,
+                )
             except Exception as exc:
                 # A bug here must not leave the instance silently stuck (or retried in a
                 # tight loop): fail it with the error, visible in its status.

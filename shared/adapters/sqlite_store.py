@@ -163,6 +163,11 @@ class SqliteStore:
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            # A failed COMMIT (SQLITE_BUSY, I/O error) can leave the transaction open,
+            # holding the write lock against every other writer: give it up.
+            if conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
 

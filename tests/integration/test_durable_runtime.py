@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
@@ -396,6 +397,63 @@ def test_conflict_terminate_list_and_purge(run: Any, tmp_path: Path) -> None:
             purged = await client.purge_instance_history_by(created_time_from=START - timedelta(days=1))
             assert purged.instances_deleted == 1
             assert await client.get_status_all() == []
+
+    run(scenario())
+
+
+# --- transient store errors -------------------------------------------------------------
+
+
+class _CommitFailsOnce:
+    """Wraps the history store's connection: its next COMMIT raises, as on SQLITE_BUSY."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self.failed = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql.strip().upper() == "COMMIT" and not self.failed:
+            self.failed = True
+            raise sqlite3.OperationalError("database is locked")
+        return self._conn.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_locked_database_on_episode_commit_is_retried(
+    run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transient store error is not the orchestration's failure: the episode is replayed."""
+
+    async def scenario() -> None:
+        async with serve(tmp_path / "d.db", ManualClock(START)) as (runtime, client):
+            store = runtime.store
+            assert store is not None
+            real_commit = store.commit_episode
+            calls: list[int] = []
+            wrapper = _CommitFailsOnce(store._conn)
+
+            def flaky_commit(commit: Any) -> None:
+                calls.append(1)
+                if len(calls) != 2:  # the episode delivering the first activity's result
+                    return real_commit(commit)
+                conn, store._conn = store._conn, wrapper  # type: ignore[assignment]
+                try:
+                    return real_commit(commit)
+                finally:
+                    store._conn = conn
+
+            monkeypatch.setattr(store, "commit_episode", flaky_commit)
+            iid = await client.start_new("sequence", None, 5)
+            status = await wait_status(client, iid, "Completed", "Failed")
+            assert wrapper.failed
+            assert status.runtime_status.value == "Completed", status.output
+            assert status.output == [6, 12, 13]
+            status = await client.get_status(iid, show_history=True, show_history_output=True)
+            kinds = [e["EventType"] for e in status.historyEvents]
+            assert kinds.count("TaskScheduled") == 3  # the rolled-back episode left nothing
+            assert kinds.count("TaskCompleted") == 3
 
     run(scenario())
 
