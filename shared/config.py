@@ -33,6 +33,9 @@ class Settings:
     servicebus_connection: str | None
     servicebus_namespace: str | None
     log_level: str
+    market: str = "replay"
+    replay_speed: float = 3600.0
+    demo: bool = True
 
     @property
     def is_development(self) -> bool:
@@ -58,6 +61,9 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "SERVICEBUS_CONNECTION": (None, "azure mode: Service Bus connection string (or use SERVICEBUS_NAMESPACE)"),
     "SERVICEBUS_NAMESPACE": (None, "azure mode: fully qualified namespace, used with the managed identity"),
     "LOG_LEVEL": ("INFO", "Python log level"),
+    "MARKET": ("replay", "`replay` (shipped real candles on an accelerated clock) or `bybit` (Bybit v5 public market data)"),
+    "REPLAY_SPEED": ("3600", "replay mode: market seconds per real second (3600 = one hourly candle per second)"),
+    "DEMO": ("1", "embedded mode: seed the demo tenant, accounts, strategies and profiles at start (`1` or `0`)"),
 }
 
 
@@ -90,6 +96,18 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         )
     data_dir_raw = _get(env, prefix, "DATA_DIR")
     data_dir = Path(data_dir_raw) if data_dir_raw else Path.cwd() / product_info().config_dir_name
+    market = (_get(env, prefix, "MARKET") or "replay").lower()
+    if market not in ("replay", "bybit"):
+        raise ConfigError(f"{prefix}MARKET must be 'replay' or 'bybit', not {market!r}")
+    try:
+        replay_speed = float(_get(env, prefix, "REPLAY_SPEED") or "3600")
+    except ValueError:
+        raise ConfigError(f"{prefix}REPLAY_SPEED must be a number") from None
+    if not 0 < replay_speed <= 1_000_000:
+        raise ConfigError(f"{prefix}REPLAY_SPEED must be in (0, 1000000]")
+    demo = (_get(env, prefix, "DEMO") or "1").strip()
+    if demo not in ("0", "1"):
+        raise ConfigError(f"{prefix}DEMO must be 0 or 1")
     settings = Settings(
         mode=mode,  # type: ignore[arg-type]
         environment=environment,
@@ -100,6 +118,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         servicebus_connection=_get(env, prefix, "SERVICEBUS_CONNECTION"),
         servicebus_namespace=_get(env, prefix, "SERVICEBUS_NAMESPACE"),
         log_level=(_get(env, prefix, "LOG_LEVEL") or "INFO").upper(),
+        market=market,
+        replay_speed=replay_speed,
+        demo=demo == "1",
     )
     if settings.mode == "embedded" and settings.environment == "production":
         raise ConfigError(f"{prefix}MODE=embedded is for development; production needs {prefix}MODE=azure")
