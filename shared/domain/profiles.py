@@ -22,6 +22,7 @@ class RiskLimits(DomainModel):
 
 class Profile(DomainModel):
     id: str
+    kind: Literal["profile"] = "profile"
     tenant_id: str
     account_id: str
     name: str

@@ -1,8 +1,10 @@
 """Appending to and verifying a tenant's hash-chained audit trail in the ``audit`` container.
 
-Concurrency: an event's id is its sequence number, so two writers racing for the same
-position collide on ``create`` (Conflict) and the loser re-reads the head and retries.
-The chain therefore stays linear without a lock.
+Each tenant partition holds its events and one head document (the last seq and hash).
+An append is one transactional batch: create the event and move the head under its
+etag. Two writers racing for the same position cannot both win (the head's etag), and
+an event with a caller-chosen id (e.g. derived from an outbox entry) cannot be appended
+twice (its id conflicts), so projections are exactly once.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from typing import Any
 
 from shared.domain.audit import AuditEvent
 from shared.domain.audit_chain import chain_event, verify_chain
-from shared.ports import Conflict, Container, OrderBy, Query
+from shared.ports import BatchFailed, BatchOp, Conflict, Container, Filter, NotFound, OrderBy, PreconditionFailed, Query
 
-MAX_APPEND_ATTEMPTS = 20
-
-
-def event_id(seq: int) -> str:
-    return f"{seq:012d}"
+MAX_APPEND_ATTEMPTS = 50
+HEAD_ID = "chain-head"
 
 
-def chain_head(audit: Container, tenant_id: str) -> AuditEvent | None:
-    page = audit.query(Query(order_by=OrderBy("seq", descending=True), limit=1), partition_key=tenant_id)
-    return AuditEvent.from_doc(page.items[0]) if page.items else None
+class AlreadyAppended(Exception):
+    """An event with this id is already in the chain (the append happened before)."""
+
+
+def _head(audit: Container, tenant_id: str) -> tuple[AuditEvent | None, str | None]:
+    try:
+        head = audit.read(HEAD_ID, tenant_id)
+    except NotFound:
+        return None, None
+    return AuditEvent.from_doc(head["event"]), head["_etag"]
 
 
 def append_audit(
@@ -36,19 +42,27 @@ def append_audit(
     details: dict[str, Any],
     request_id: str | None,
     at: datetime,
+    event_id: str | None = None,
 ) -> AuditEvent:
+    """Append one event; with ``event_id`` a repeat raises ``AlreadyAppended``."""
     for _ in range(MAX_APPEND_ATTEMPTS):
-        head = chain_head(audit, tenant_id)
-        seq = 1 if head is None else head.seq + 1
-        event = chain_event(
-            head, id=event_id(seq), tenant_id=tenant_id, action=action, actor=actor, target=target,
-            details=details, request_id=request_id, at=at,
-        )
+        prev, etag = _head(audit, tenant_id)
+        seq = 1 if prev is None else prev.seq + 1
+        event = chain_event(prev, id=event_id or f"event:{seq:012d}", tenant_id=tenant_id, action=action,
+                            actor=actor, target=target, details=details, request_id=request_id, at=at)
+        head = {"id": HEAD_ID, "tenantId": tenant_id, "event": event.to_doc()}
+        move_head = BatchOp("replace", item=head, if_match=etag) if etag else BatchOp("create", item=head)
         try:
-            audit.create(event.to_doc())
+            audit.batch(tenant_id, [BatchOp("create", item=event.to_doc()), move_head])
             return event
-        except Conflict:
-            continue
+        except BatchFailed as exc:
+            if exc.index == 0 and isinstance(exc.cause, Conflict):
+                if event_id is not None:
+                    raise AlreadyAppended(event_id) from None
+                continue  # a racer took this seq's default id
+            if isinstance(exc.cause, (PreconditionFailed, Conflict)):
+                continue  # the head moved: re-read and retry
+            raise
     raise RuntimeError(f"audit chain of tenant {tenant_id} kept moving; giving up after {MAX_APPEND_ATTEMPTS}")
 
 
@@ -56,7 +70,8 @@ def read_chain(audit: Container, tenant_id: str) -> list[AuditEvent]:
     events: list[AuditEvent] = []
     continuation = None
     while True:
-        query = Query(order_by=OrderBy("seq"), limit=500, continuation=continuation)
+        query = Query(where=[Filter("seq", "exists", True)], order_by=OrderBy("seq"), limit=500,
+                      continuation=continuation)
         page = audit.query(query, partition_key=tenant_id)
         events.extend(AuditEvent.from_doc(doc) for doc in page.items)
         if page.continuation is None:
@@ -65,5 +80,13 @@ def read_chain(audit: Container, tenant_id: str) -> list[AuditEvent]:
 
 
 def verify_tenant_chain(audit: Container, tenant_id: str) -> int | None:
-    """Index of the first broken event in the tenant's trail, None when intact."""
-    return verify_chain(read_chain(audit, tenant_id))
+    """Index of the first broken event in the tenant's trail, None when intact; events
+    cut off the end are caught by comparing with the head document."""
+    events = read_chain(audit, tenant_id)
+    broken = verify_chain(events)
+    if broken is not None:
+        return broken
+    head, _ = _head(audit, tenant_id)
+    if head is not None and (not events or events[-1].hash != head.hash):
+        return len(events)
+    return None
