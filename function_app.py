@@ -10,9 +10,11 @@ import azure.functions as func
 from durable.probe import bp as probe_bp
 from functions.health import bp as health_bp
 from functions.heartbeat import bp as heartbeat_bp
+from functions.trading import bp as trading_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 app.register_functions(health_bp)
 app.register_functions(heartbeat_bp)
 app.register_functions(probe_bp)
+app.register_functions(trading_bp)

@@ -104,6 +104,11 @@ class DevHost:
         self._lock_data_dir(settings.data_dir)
         self.runtime = build_runtime(settings)
         install_runtime(self.runtime)
+        if settings.demo:
+            from shared.services.demo import seed_demo
+
+            created = seed_demo(self.runtime.store, self.runtime.clock.now())
+            log.info("demo data: %d documents created", created)
         module = importlib.import_module(self.options.app_module)
         self.specs = read_functions(module.app.get_functions())
         self._check_sessions()

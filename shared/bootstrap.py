@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from shared.config import Settings, load_settings
-from shared.ports import Clock, QueueBroker, Store
+from shared.ports import Clock, Conflict, Exchange, MarketData, NotFound, QueueBroker, Store
 from shared.product import ProductInfo, product_info
 
 STORE_FILE = "store.sqlite"
@@ -22,15 +24,53 @@ DURABLE_FILE = "durable.sqlite"
 
 @dataclass
 class Runtime:
+    """``clock`` is business time (the replay clock in replay mode); the store and the
+    queue keep real time for TTLs, locks and schedules."""
+
     settings: Settings
     product: ProductInfo
     store: Store
     broker: QueueBroker
     clock: Clock
+    market: MarketData
+    exchange_factory: Callable[[str], Exchange]
+    _exchanges: dict[str, Exchange] = field(default_factory=dict)
+    _exchange_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def exchange_for(self, account_id: str) -> Exchange:
+        with self._exchange_lock:
+            if account_id not in self._exchanges:
+                self._exchanges[account_id] = self.exchange_factory(account_id)
+            return self._exchanges[account_id]
 
     def close(self) -> None:
         self.store.close()
         self.broker.close()
+
+
+REPLAY_ORIGIN_ID = "replay-origin"
+
+
+def replay_clock(store: Store, speed: float, real: Clock) -> Clock:
+    """The demo's market clock, anchored once per data directory: after a restart the
+    replay continues where the market "is" now, as a live market would, never rewinds."""
+    from shared.adapters.replay_clock import ReplayClock
+    from shared.adapters.replay_market import DEMO_START
+
+    controls = store.container("controls")
+    now = real.now()
+    try:
+        origin = controls.read(REPLAY_ORIGIN_ID, "system")
+    except NotFound:
+        origin = {"id": REPLAY_ORIGIN_ID, "scope": "system", "kind": "replay-origin",
+                  "realStart": now.isoformat(), "virtualStart": DEMO_START.isoformat()}
+        try:
+            controls.create(origin)
+        except Conflict:
+            origin = controls.read(REPLAY_ORIGIN_ID, "system")
+    elapsed = now - datetime.fromisoformat(origin["realStart"])
+    start = datetime.fromisoformat(origin["virtualStart"]) + elapsed * speed
+    return ReplayClock(start, speed, base=real)
 
 
 class RuntimeUnavailable(RuntimeError):
@@ -48,7 +88,7 @@ _last_failure: tuple[float, BaseException] | None = None
 def build_runtime(settings: Settings) -> Runtime:
     from shared.adapters.clock import SystemClock
 
-    clock = SystemClock()
+    real = SystemClock()
     store: Store
     broker: QueueBroker
     if settings.mode == "embedded":
@@ -56,15 +96,35 @@ def build_runtime(settings: Settings) -> Runtime:
         from shared.adapters.sqlite_store import SqliteStore
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SqliteStore(settings.data_dir / STORE_FILE, clock=clock)
-        broker = SqliteQueueBroker(settings.data_dir / QUEUE_FILE, clock=clock)
+        store = SqliteStore(settings.data_dir / STORE_FILE, clock=real)
+        broker = SqliteQueueBroker(settings.data_dir / QUEUE_FILE, clock=real)
     else:
         from shared.adapters.cosmos_store import CosmosStore
         from shared.adapters.servicebus_queue import ServiceBusBroker
 
         store = CosmosStore.from_settings(settings)
         broker = ServiceBusBroker.from_settings(settings)
-    return Runtime(settings=settings, product=product_info(), store=store, broker=broker, clock=clock)
+    clock: Clock
+    market: MarketData
+    if settings.market == "replay":
+        from shared.adapters.replay_market import load_demo_market
+
+        clock = replay_clock(store, settings.replay_speed, real)
+        market = load_demo_market(clock)
+    else:
+        from shared.adapters.bybit.http import BybitHttpClient
+        from shared.adapters.bybit.market import BybitMarketData
+
+        clock = real
+        market = BybitMarketData(BybitHttpClient(clock=real), clock=real)
+
+    def paper(account_id: str) -> Exchange:
+        from shared.adapters.paper_exchange import PaperExchange
+
+        return PaperExchange(store, market, clock, account_id=account_id)
+
+    return Runtime(settings=settings, product=product_info(), store=store, broker=broker, clock=clock,
+                   market=market, exchange_factory=paper)
 
 
 def runtime() -> Runtime:

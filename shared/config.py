@@ -61,7 +61,7 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "SERVICEBUS_CONNECTION": (None, "azure mode: Service Bus connection string (or use SERVICEBUS_NAMESPACE)"),
     "SERVICEBUS_NAMESPACE": (None, "azure mode: fully qualified namespace, used with the managed identity"),
     "LOG_LEVEL": ("INFO", "Python log level"),
-    "MARKET": ("replay", "`replay` (shipped real candles on an accelerated clock) or `bybit` (Bybit v5 public market data)"),
+    "MARKET": ("replay", "`replay` (shipped real candles, accelerated clock) or `bybit` (Bybit v5 public market data)"),
     "REPLAY_SPEED": ("3600", "replay mode: market seconds per real second (3600 = one hourly candle per second)"),
     "DEMO": ("1", "embedded mode: seed the demo tenant, accounts, strategies and profiles at start (`1` or `0`)"),
 }

@@ -80,6 +80,9 @@ def round_limit_price(price: Decimal, instrument: Instrument, side: Side) -> Dec
     return round_to_step(price, instrument.tick_size, ROUND_DOWN if side is Side.BUY else ROUND_UP)
 
 
+SIZE_HEADROOM = Decimal("0.99")
+
+
 def size_order(
     *, equity: Decimal, entry_price: Decimal, stop_price: Decimal, instrument: Instrument, limits: RiskLimits
 ) -> Decimal:
@@ -92,7 +95,9 @@ def size_order(
         return Decimal(0)
     budget = equity * limits.risk_per_trade_pct / 100
     qty = budget / abs(entry_price - stop_price)
-    qty = min(qty, limits.max_position_notional / entry_price)
+    # 1% headroom: the fill comes at the next price, not the decision's close, and the
+    # exposure and position caps are checked again at execution against that price.
+    qty = min(qty, limits.max_position_notional * SIZE_HEADROOM / entry_price)
     if instrument.max_qty is not None:
         qty = min(qty, instrument.max_qty)
     qty = round_qty(qty, instrument)

@@ -163,11 +163,11 @@ def test_size_order_risks_the_configured_share_of_equity():
     # 1% of 10000 = 100 at risk over a 1000 stop distance -> 0.1
     assert size_order(equity=D("10000"), entry_price=D("60000"), stop_price=D("59000"), instrument=INSTR,
                       limits=limits) == D("0.1")
-    # a tight stop would size 1.0; capped by max position 10000/60000 -> 0.1666, then max_qty 0.15
+    # a tight stop would size 1.0; capped by max position with 1% headroom 9900/60000 -> 0.165, then max_qty 0.15
     assert size_order(equity=D("10000"), entry_price=D("60000"), stop_price=D("59900"), instrument=INSTR,
                       limits=limits) == D("0.15")
     assert size_order(equity=D("10000"), entry_price=D("60000"), stop_price=D("59900"), instrument=INSTR.model_copy(
-        update={"max_qty": None}), limits=limits) == D("0.1666")
+        update={"max_qty": None}), limits=limits) == D("0.165")
     # too small to trade, or no stop distance
     assert size_order(equity=D("10"), entry_price=D("60000"), stop_price=D("59000"), instrument=INSTR,
                       limits=limits) == 0

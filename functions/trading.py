@@ -1,0 +1,60 @@
+"""Trading entry points: the tick scheduler (timer), the tick (queue) and order execution (queue)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+
+from functions.queue_kit import consume
+from shared.bootstrap import Runtime, runtime
+from shared.domain.trading import OrderIntent
+from shared.services.execution import ExecutionContext, execute_intent
+from shared.services.ticks import TickContext, run_tick, schedule_ticks
+from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
+
+bp = func.Blueprint()
+log = logging.getLogger("halyard.trading")
+
+SERVICE_BUS_CONNECTION = "ServiceBusConnection"
+
+
+def tick_context(rt: Runtime) -> TickContext:
+    return TickContext(store=rt.store, broker=rt.broker, market=rt.market, exchange_for=rt.exchange_for,
+                       clock=rt.clock)
+
+
+def execution_context(rt: Runtime) -> ExecutionContext:
+    return ExecutionContext(store=rt.store, market=rt.market, exchange_for=rt.exchange_for, clock=rt.clock)
+
+
+@bp.function_name("schedule_strategy_ticks")
+@bp.timer_trigger(arg_name="timer", schedule="0 * * * * *", run_on_startup=False)
+def schedule_strategy_ticks(timer: func.TimerRequest) -> None:
+    sent = schedule_ticks(tick_context(runtime()))
+    log.info(json.dumps({"event": "ticks.scheduled", "count": sent}))
+
+
+@bp.function_name("run_strategy_tick")
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name=STRATEGY_TICKS, connection=SERVICE_BUS_CONNECTION)
+def run_strategy_tick(msg: func.ServiceBusMessage) -> None:
+    consume(msg, STRATEGY_TICKS, _tick)
+
+
+def _tick(body: str) -> None:
+    run_tick(body, tick_context(runtime()))
+
+
+@bp.function_name("execute_order_intent")
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name=ORDER_INTENTS, connection=SERVICE_BUS_CONNECTION,
+                              is_sessions_enabled=True)
+def execute_order_intent(msg: func.ServiceBusMessage) -> None:
+    consume(msg, ORDER_INTENTS, _execute)
+
+
+def _execute(body: str) -> None:
+    intent = OrderIntent.model_validate_json(body)
+    result = execute_intent(intent, execution_context(runtime()))
+    log.info(json.dumps({"event": "intent.executed", "intentId": intent.id, "outcome": result.outcome,
+                         "requestId": intent.request_id, "reason": result.reason}))
