@@ -92,7 +92,7 @@ class QueuePump:
                 messages = []
             if not messages:
                 await asyncio.sleep(sleep)
-                sleep = min(sleep * 2, 0.5)
+                sleep = min(sleep * 2, 0.2)
                 continue
             sleep = self.idle_sleep
             for msg in messages:

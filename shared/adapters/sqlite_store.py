@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Literal, Any, TypeVar
 
 from shared.adapters.clock import SystemClock
 from shared.adapters.sqlite_query import next_token, plan_query
@@ -82,9 +82,14 @@ class SqliteStore:
         containers: Sequence[ContainerSpec] = CONTAINERS,
         *,
         clock: Clock | None = None,
+        synchronous: Literal["NORMAL", "FULL"] = "FULL",
     ) -> None:
+        """``synchronous``: FULL (default) makes an acknowledged write survive power loss;
+        NORMAL (WAL) survives a crashed process but may lose the last commits on power
+        loss, for several times the write throughput."""
         self.path = Path(path)
         self.clock: Clock = clock or SystemClock()
+        self._synchronous = synchronous
         self._local = threading.local()
         self._conns: dict[threading.Thread, sqlite3.Connection] = {}
         self._conns_lock = threading.Lock()
@@ -128,7 +133,7 @@ class SqliteStore:
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")  # an acknowledged write survives power loss
+        conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         with self._conns_lock:
             if self._closed:
                 conn.close()

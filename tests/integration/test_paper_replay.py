@@ -14,7 +14,7 @@ from shared.adapters.replay_market import DEMO_START
 from shared.domain.controls import GLOBAL_SCOPE, HALT_ID
 from shared.domain.ledger import balance
 from shared.domain.trading import LedgerEntry
-from shared.ports import Filter, Query
+from shared.ports import Filter, Query, StoreUnavailable
 from shared.services.audit import verify_tenant_chain
 from shared.services.demo import DEMO_TENANT, PROFILES
 from tests.support.replay_driver import ReplayDriver
@@ -100,5 +100,48 @@ def test_a_global_halt_blocks_the_next_tick_and_clearing_it_resumes(tmp_path: Pa
         driver.step(timedelta(hours=1))
         latest = all_docs(driver, "decisions", PROFILES[0].id, Filter("verdicts", "exists", True))
         assert any(d["verdicts"][-1]["outcome"] == "pass" for d in latest)
+    finally:
+        driver.close()
+
+
+@pytest.mark.parametrize(("control_id", "scope"), [
+    ("kill-switch", "product"), (HALT_ID, GLOBAL_SCOPE), (HALT_ID, "tenant:demo"),
+    (HALT_ID, f"profile:{PROFILES[1].id}"),
+])
+def test_every_halt_scope_blocks_new_orders_at_the_tick(tmp_path: Path, control_id: str, scope: str):
+    driver = ReplayDriver(tmp_path, DEMO_START)
+    try:
+        kind = "kill-switch" if control_id == "kill-switch" else "halt"
+        driver.store.container("controls").upsert({"id": control_id, "scope": scope, "kind": kind, "active": True,
+                                                   "reason": f"stop {scope}", "actor": "op"})
+        driver.run(80)  # the SMA-cross profile signals within these bars when nothing stops it
+        decisions = all_docs(driver, "decisions", PROFILES[1].id)
+        halted = [d for d in decisions if d["blockedBy"] == "halt"]
+        assert halted, "no signal was blocked by the halt"
+        assert all(d["intentId"] is None for d in decisions)
+        assert all(f"stop {scope}" in d["verdicts"][-1]["reason"] for d in decisions)
+        assert all_docs(driver, "orders", PROFILES[1].account_id, Filter("kind", "=", "order")) == []
+        if scope.startswith("profile:"):  # the other profile is not halted and keeps trading
+            assert all_docs(driver, "orders", PROFILES[0].account_id, Filter("kind", "=", "order"))
+        else:
+            assert driver.intents == 0
+    finally:
+        driver.close()
+
+
+def test_unreadable_controls_block_new_orders_at_the_tick(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    driver = ReplayDriver(tmp_path, DEMO_START)
+    try:
+        controls = driver.store.container("controls")
+
+        def unreadable(*args: Any, **kwargs: Any) -> Any:
+            raise StoreUnavailable("controls unreadable")
+
+        monkeypatch.setattr(controls, "read", unreadable)
+        driver.run(80)
+        decisions = all_docs(driver, "decisions", PROFILES[1].id)
+        assert any(d["blockedBy"] == "halt" for d in decisions)
+        assert all(d["intentId"] is None for d in decisions)
+        assert driver.intents == 0
     finally:
         driver.close()
