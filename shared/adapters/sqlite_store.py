@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Literal, Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from shared.adapters.clock import SystemClock
 from shared.adapters.sqlite_query import next_token, plan_query

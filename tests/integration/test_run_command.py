@@ -33,8 +33,8 @@ def _books(store: SqliteStore) -> dict[str, int]:
     for profile in PROFILES:
         counts["decisions"] += len(store.container("decisions").query(Query(), partition_key=profile.id).items)
         orders = store.container("orders")
-        counts["orders"] += len(orders.query(Query(where=[Filter("kind", "=", "order"), Filter("status", "=", "filled")]),
-                                             partition_key=profile.account_id).items)
+        filled = Query(where=[Filter("kind", "=", "order"), Filter("status", "=", "filled")])
+        counts["orders"] += len(orders.query(filled, partition_key=profile.account_id).items)
         counts["positions"] += len(orders.query(Query(where=[Filter("kind", "=", "position")]),
                                                 partition_key=profile.account_id).items)
         counts["ledger"] += len(store.container("ledger").query(
