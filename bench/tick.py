@@ -50,9 +50,9 @@ def bench_evaluate(ticks: int) -> tuple[float, float]:
     last = min(len(series), WINDOW + ticks)
     for end in range(WINDOW, last):
         window = series[end - WINDOW:end]
-        last = window.last_time
-        assert last is not None
-        now = last + timedelta(hours=1, seconds=1)
+        last_open = window.last_time
+        assert last_open is not None
+        now = last_open + timedelta(hours=1, seconds=1)
         inp = TickInput(window=window, symbol="BTCUSDT", interval_seconds=3600, now=now, position_qty=Decimal(0),
                         position_avg_cost=Decimal(0), equity=Decimal(10000), instrument=instrument,
                         limits=RiskLimits(), advisor=None)
