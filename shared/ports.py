@@ -453,7 +453,11 @@ class Exchange(Protocol):
     def order_history(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeOrder]:
         ...
 
-    def executions(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeFill]:
+    def executions(
+        self, symbol: str | None = None, since: datetime | None = None, *, client_order_id: str | None = None
+    ) -> list[ExchangeFill]:
+        """Fills, oldest first; ``client_order_id`` narrows them to one order (Bybit
+        ``orderLinkId``), so recording an order never reads the account's whole history."""
         ...
 
     def balances(self) -> dict[str, Decimal]:

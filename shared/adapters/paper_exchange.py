@@ -198,8 +198,12 @@ class PaperExchange:
         return [_order(d) for d in self._orders(symbol, open_only=False) if low is None or d["createdMs"] >= low]
 
     @_port_call
-    def executions(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeFill]:
+    def executions(
+        self, symbol: str | None = None, since: datetime | None = None, *, client_order_id: str | None = None
+    ) -> list[ExchangeFill]:
         where = [Filter("kind", "=", "fill")]
+        if client_order_id is not None:
+            where.append(Filter("clientOrderId", "=", client_order_id))
         if symbol is not None:
             where.append(Filter("symbol", "=", symbol))
         if since is not None:

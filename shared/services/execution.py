@@ -38,6 +38,7 @@ from shared.domain.risk import RiskDenial, check_order
 from shared.domain.trading import Fill, Order, OrderIntent, OrderStatus, Position, Side
 from shared.ports import (
     AlreadySubmitted,
+    BatchFailed,
     BatchOp,
     Clock,
     Conflict,
@@ -237,7 +238,8 @@ def _record(intent: OrderIntent, order: Order, etag: str, placed: ExchangeOrder,
             ctx: ExecutionContext) -> ExecutionResult:
     exchange = ctx.exchange_for(intent.account_id)
     try:
-        fills = [f for f in exchange.executions(intent.symbol) if f.client_order_id == intent.id]
+        fills = [f for f in exchange.executions(intent.symbol, client_order_id=intent.id)
+                 if f.client_order_id == intent.id]
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
     quote = ctx.market.instruments([intent.symbol])[0].quote
@@ -319,14 +321,27 @@ def project_outbox(ctx: ExecutionContext, account_id: str) -> int:
     orders = ctx.store.container("orders")
     pending = orders.query(Query(where=[Filter("kind", "in", ["outbox-ledger", "outbox-audit"])]),
                            partition_key=account_id).items
+    if not pending:
+        return 0
+    entries = [doc["entry"] for doc in pending if doc["kind"] == "outbox-ledger"]
+    for chunk in _chunks(entries):  # upserts of deterministic ids: a repeat changes nothing
+        ctx.store.container("ledger").batch(account_id, [BatchOp("upsert", item=e) for e in chunk])
     for doc in pending:
-        if doc["kind"] == "outbox-ledger":
-            ctx.store.container("ledger").upsert(doc["entry"])
-        else:
+        if doc["kind"] == "outbox-audit":
             _project_audit(ctx, doc)
-        with contextlib.suppress(NotFound):  # another delivery projected it meanwhile
-            orders.delete(doc["id"], account_id)
+    for chunk in _chunks(pending):
+        try:
+            orders.batch(account_id, [BatchOp("delete", id=doc["id"]) for doc in chunk])
+        except BatchFailed:  # another delivery projected some meanwhile: delete what is left
+            for doc in chunk:
+                with contextlib.suppress(NotFound):
+                    orders.delete(doc["id"], account_id)
     return len(pending)
+
+
+def _chunks(items: list[dict[str, Any]], size: int = 90) -> list[list[dict[str, Any]]]:
+    """Transactional batches hold at most 100 operations (Cosmos DB's limit)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def _project_audit(ctx: ExecutionContext, doc: dict[str, Any]) -> None:

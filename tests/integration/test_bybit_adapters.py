@@ -496,3 +496,11 @@ def test_no_secret_in_logs_reprs_or_errors(make_client, fake, clock, caplog):
     assert any("retrying" in t for t in texts)  # the logs did say something
     for text in texts:
         assert SECRET not in text and KEY not in text
+
+
+def test_executions_can_be_narrowed_to_one_order_link_id(exchange, fake):
+    exchange.submit(market_buy("one"))
+    exchange.submit(market_buy("two"))
+    assert {f.client_order_id for f in exchange.executions("BTCUSDT", client_order_id="two")} == {"two"}
+    asked = [r.query for r in fake.requests if r.path == "/v5/execution/list"]
+    assert asked[-1]["orderLinkId"] == "two"

@@ -406,3 +406,11 @@ def test_demo_market_and_replay_clock() -> None:
     assert clock.now() == datetime(2024, 1, 1, tzinfo=UTC)
     [usd] = demo.tickers(["BTCUSD"])
     assert usd.last_price == D("37371.38")  # the daily file ended in 2021: its last close
+
+
+def test_executions_can_be_narrowed_to_one_client_order_id(ex: PaperExchange) -> None:
+    ex.submit(buy("first", "1"))
+    ex.submit(buy("second", "2"))
+    only = ex.executions("BTCUSDT", client_order_id="second")
+    assert only and {f.client_order_id for f in only} == {"second"}
+    assert {f.client_order_id for f in ex.executions("BTCUSDT")} == {"first", "second"}

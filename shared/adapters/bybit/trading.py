@@ -145,9 +145,13 @@ class BybitExchange:
         orders = {o.exchange_order_id: o for o in (_parse(_order, row) for row in rows)}
         return sorted(orders.values(), key=lambda o: (o.created_at, o.exchange_order_id))
 
-    def executions(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeFill]:
+    def executions(
+        self, symbol: str | None = None, since: datetime | None = None, *, client_order_id: str | None = None
+    ) -> list[ExchangeFill]:
         """Trade executions (other ``execType`` values are not fills). Oldest first."""
-        params = {"category": "spot", "symbol": symbol, "limit": EXECUTION_PAGE}
+        params: dict[str, object] = {"category": "spot", "symbol": symbol, "limit": EXECUTION_PAGE}
+        if client_order_id is not None:
+            params["orderLinkId"] = client_order_id
         rows = self._windowed("/v5/execution/list", params, since)
         trades = (_parse(_fill, row) for row in rows if row.get("execType", "Trade") == "Trade")
         fills = {f.exchange_fill_id: f for f in trades}
