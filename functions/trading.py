@@ -9,8 +9,7 @@ import azure.functions as func
 
 from functions.queue_kit import consume
 from shared.bootstrap import Runtime, runtime
-from shared.domain.trading import OrderIntent
-from shared.services.execution import ExecutionContext, execute_intent
+from shared.services.execution import ExecutionContext, handle_order_message
 from shared.services.ticks import TickContext, run_tick, schedule_ticks
 from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
 
@@ -54,7 +53,7 @@ def execute_order_intent(msg: func.ServiceBusMessage) -> None:
 
 
 def _execute(body: str) -> None:
-    intent = OrderIntent.model_validate_json(body)
-    result = execute_intent(intent, execution_context(runtime()))
-    log.info(json.dumps({"event": "intent.executed", "intentId": intent.id, "outcome": result.outcome,
-                         "requestId": intent.request_id, "reason": result.reason}))
+    result = handle_order_message(body, execution_context(runtime()))
+    order = result.order
+    log.info(json.dumps({"event": "order-message.handled", "outcome": result.outcome, "reason": result.reason,
+                         "intentId": order.id if order else None, "requestId": order.request_id if order else None}))

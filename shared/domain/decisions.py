@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from shared.domain.base import DomainModel, UtcDatetime
+from shared.domain.trading import OrderIntent
 
 VerdictOutcome = Literal["pass", "block", "neutral"]
 Direction = Literal["long", "short", "flat"]
@@ -39,5 +40,6 @@ class Decision(DomainModel):
     verdicts: list[RuleVerdict]
     candles_hash: str
     intent_id: str | None = None
+    intent: OrderIntent | None = None  # kept so a redelivered tick re-sends exactly this intent
     request_id: str | None = None
     created_at: UtcDatetime

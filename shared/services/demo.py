@@ -7,7 +7,7 @@ with the 7-rule pipeline, one with the SMA-cross baseline.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from shared.domain.ledger import balance
@@ -23,10 +23,10 @@ QUOTE = "USDT"
 
 STRATEGIES = (
     StrategyVersion(strategy_id="demo-seven-rule", version=1, params=SevenRuleParams(),
-                    created_at=datetime(2024, 1, 1).astimezone(), created_by="system:demo",
+                    created_at=datetime(2024, 1, 1, tzinfo=UTC), created_by="system:demo",
                     note="defaults of the 7-rule pipeline"),
     StrategyVersion(strategy_id="demo-sma-cross", version=1, params=SmaCrossParams(),
-                    created_at=datetime(2024, 1, 1).astimezone(), created_by="system:demo",
+                    created_at=datetime(2024, 1, 1, tzinfo=UTC), created_by="system:demo",
                     note="SMA 10/30 cross baseline"),
 )
 

@@ -3,119 +3,100 @@
 Every delivery of an intent (the queue delivers at least once, maybe concurrently) runs
 this; the effects happen once:
 
-1. Our order record's id is the intent id. A terminal record means "already done".
-2. A new intent is checked against every halt scope (fresh read, fail closed) and the
-   pre-trade risk checks; a refusal is recorded as a rejected order with the reason.
-3. Before submitting, a ``pending-submit`` record is *created* (the id makes a second
+1. Our order record's id is the intent id. A record past ``pending-submit`` means done.
+2. Before anything reaches the exchange the intent is checked: profile enabled, every
+   halt scope (fresh read, fail closed) and the pre-trade risk checks. A refusal is
+   recorded as a rejected order with the reason.
+3. A ``pending-submit`` record is *created* before submitting (the id makes a second
    one conflict). A delivery that finds ``pending-submit`` cannot know whether the
-   exchange got the order, so it asks the exchange by client order id first.
+   exchange got the order, so it asks the exchange by client order id; only if the
+   exchange has none does it check again (halts and risk, now) and submit.
 4. The exchange is called with client order id = intent id; ``AlreadySubmitted`` means a
    previous delivery placed it: look it up, never place a second one.
-5. Order, fills, position and the outbox (ledger entries, audit event) are written in
-   one transactional batch in the account's partition of ``orders``, under the etags
-   read, then projected idempotently into ``ledger`` and ``audit``.
+5. Order, fills, position and outbox are recorded in one batch (``order_records``).
 
-Transient exchange failures raise ``RetryLater``: the message is abandoned and
-redelivered; nothing is lost and nothing is doubled.
+Fills that arrive after the first record (partial fills, resting limits, Bybit's
+asynchronous create) are imported by ``sync_account``, which ticks trigger through the
+same queue so this function stays the only writer.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from shared.domain.controls import HALT_ID, Control, profile_scope
-from shared.domain.ledger import entries_for_fill
-from shared.domain.orders import apply_fill, can_transition, new_order_from_intent, transition
-from shared.domain.positions import apply_fill as apply_fill_to_position
-from shared.domain.positions import empty_position
+from shared.domain.orders import TERMINAL, apply_fill, can_transition, new_order_from_intent, transition
 from shared.domain.profiles import Profile, RiskLimits
 from shared.domain.risk import RiskDenial, check_order
-from shared.domain.trading import Fill, Order, OrderIntent, OrderStatus, Position, Side
+from shared.domain.trading import Order, OrderIntent, OrderStatus, Side
 from shared.ports import (
     AlreadySubmitted,
-    BatchFailed,
-    BatchOp,
-    Clock,
     Conflict,
-    Exchange,
-    ExchangeFill,
     ExchangeOrder,
     ExchangeUnavailable,
     Filter,
-    MarketData,
-    NotFound,
     OrderRejected,
     OrderRequest,
     PreconditionFailed,
     Query,
     RateLimited,
-    Store,
 )
-from shared.services.audit import AlreadyAppended, append_audit
 from shared.services.halts import check_halts
+from shared.services.order_records import (
+    MAX_FILLS_PER_BATCH,
+    SYSTEM_ACTOR,
+    BookedFill,
+    ExecutionContext,
+    ExecutionResult,
+    Outcome,
+    RetryLater,
+    audit_outbox,
+    book_fill,
+    known_fill_ids,
+    open_orders,
+    position_from_doc,
+    position_id,
+    project_outbox,
+    read_doc,
+    write_order,
+)
 
-Outcome = Literal["executed", "duplicate", "blocked", "rejected"]
-SYSTEM_ACTOR = "system:execution"
-MAX_RECORD_ATTEMPTS = 10
+__all__ = ["ExecutionContext", "ExecutionResult", "RetryLater", "execute_intent", "handle_order_message",
+           "sync_account", "sync_message"]
 
-
-class RetryLater(Exception):
-    """A transient failure (exchange down, rate limit): redeliver the intent later."""
+SYNC_KIND = "sync"
 
 
 @dataclass(frozen=True)
-class ExecutionResult:
+class Refusal:
     outcome: Outcome
-    order: Order | None
-    reason: str = ""
-
-
-@dataclass
-class ExecutionContext:
-    store: Store
-    market: MarketData
-    exchange_for: Callable[[str], Exchange]
-    clock: Clock
-
-
-def position_id(symbol: str) -> str:
-    return f"position:{symbol}"
-
-
-def _read(container: Any, id: str, pk: str) -> dict[str, Any] | None:
-    try:
-        doc: dict[str, Any] = container.read(id, pk)
-        return doc
-    except NotFound:
-        return None
-
-
-def _profile_limits(ctx: ExecutionContext, intent: OrderIntent) -> RiskLimits:
-    if intent.profile_id is None:
-        return RiskLimits()
-    doc = _read(ctx.store.container("profiles"), intent.profile_id, intent.tenant_id)
-    return Profile.from_doc(doc).risk if doc else RiskLimits()
+    reason: str
+    details: dict[str, Any]
+    automatic_halt: Control | None = None
+    extra: list[dict[str, Any]] = field(default_factory=list)
 
 
 def execute_intent(intent: OrderIntent, ctx: ExecutionContext) -> ExecutionResult:
     orders = ctx.store.container("orders")
-    existing = _read(orders, intent.id, intent.account_id)
+    existing = read_doc(orders, intent.id, intent.account_id)
     if existing is not None:
         order = Order.from_doc(existing)
         if order.status is not OrderStatus.PENDING_SUBMIT:
             project_outbox(ctx, intent.account_id)
             return ExecutionResult("duplicate", order, "intent already executed")
         return _resume_pending(intent, order, existing["_etag"], ctx)
-    refusal = _refusal(intent, ctx)
-    if refusal is not None:
-        return refusal
     now = ctx.clock.now()
-    pending = new_order_from_intent(intent, ctx.exchange_for(intent.account_id).name, now)
+    exchange_name = ctx.exchange_for(intent.account_id).name
+    refusal = _check(intent, ctx, own_order_id=None)
+    if refusal is not None:
+        rejected = transition(new_order_from_intent(intent, exchange_name, now), OrderStatus.REJECTED, now,
+                              reject_reason=refusal.reason)
+        return _record_refusal(ctx, rejected, None, refusal)
+    pending = new_order_from_intent(intent, exchange_name, now)
     try:
         saved = orders.create(pending.to_doc())
     except Conflict:  # a concurrent delivery got there first: continue from its record
@@ -123,38 +104,54 @@ def execute_intent(intent: OrderIntent, ctx: ExecutionContext) -> ExecutionResul
     return _submit_and_record(intent, pending, saved["_etag"], ctx)
 
 
-def _refusal(intent: OrderIntent, ctx: ExecutionContext) -> ExecutionResult | None:
-    """Halts, then risk; a refusal is recorded as a rejected order (once)."""
+def _profile(ctx: ExecutionContext, intent: OrderIntent) -> Profile | None:
+    if intent.profile_id is None:
+        return None
+    doc = read_doc(ctx.store.container("profiles"), intent.profile_id, intent.tenant_id)
+    return Profile.from_doc(doc) if doc else None
+
+
+def _check(intent: OrderIntent, ctx: ExecutionContext, own_order_id: str | None) -> Refusal | None:
+    """Profile, halts, then risk; ``own_order_id`` is left out of the open orders (a
+    pending record of this very intent is not a competing order)."""
     now = ctx.clock.now()
+    profile = _profile(ctx, intent)
+    if intent.profile_id is not None and (profile is None or not profile.enabled):
+        return Refusal("rejected", f"profile {intent.profile_id} is missing or disabled", {})
     halt = check_halts(ctx.store.container("controls"), tenant_id=intent.tenant_id,
                        profile_id=intent.profile_id, now=now)
     if halt.halted:
-        return _record_refusal(intent, ctx, "blocked", f"halted: {halt.summary}", {"halt": halt.scope})
-    denial = _risk_denial(intent, ctx)
-    if denial is not None:
-        if denial.check == "daily-loss-limit" and intent.profile_id:
-            _automatic_halt(intent, ctx, denial)
-        return _record_refusal(intent, ctx, "rejected", f"risk check {denial.check}: {denial.reason}",
-                               {"check": denial.check, **{k: str(v) for k, v in denial.values.items()}})
-    return None
+        return Refusal("blocked", f"halted: {halt.summary}", {"halt": halt.scope})
+    limits = profile.risk if profile else RiskLimits()
+    denial = _risk_denial(intent, ctx, limits, own_order_id)
+    if denial is None:
+        return None
+    reason = f"risk check {denial.check}: {denial.reason}"
+    details = {"check": denial.check, **{k: str(v) for k, v in denial.values.items()}}
+    if denial.check == "daily-loss-limit" and intent.profile_id:
+        control = Control(id=HALT_ID, scope=profile_scope(intent.profile_id), kind="halt", active=True,
+                          automatic=True, reason=f"daily loss limit reached: {denial.reason}", actor=SYSTEM_ACTOR,
+                          since=now, until=now + timedelta(minutes=limits.halt_cooldown_minutes),
+                          request_id=intent.request_id)
+        return Refusal("rejected", reason, details, automatic_halt=control)
+    return Refusal("rejected", reason, details)
 
 
-def _risk_denial(intent: OrderIntent, ctx: ExecutionContext) -> RiskDenial | None:
-    orders = ctx.store.container("orders")
+def _risk_denial(
+    intent: OrderIntent, ctx: ExecutionContext, limits: RiskLimits, own_order_id: str | None
+) -> RiskDenial | None:
     [instrument] = ctx.market.instruments([intent.symbol])
     [ticker] = ctx.market.tickers([intent.symbol])
     price = intent.limit_price if intent.limit_price is not None else ticker.last_price
     balances = ctx.exchange_for(intent.account_id).balances()
-    doc = _read(orders, position_id(intent.symbol), intent.account_id)
-    position = Position.from_doc(_position_fields(doc)) if doc else empty_position(intent.account_id, intent.symbol)
-    open_docs = orders.query(Query(where=[Filter("kind", "=", "order"),
-                                          Filter("status", "in", [s.value for s in OrderStatus if s.is_open])]),
-                             partition_key=intent.account_id).items
-    open_buy = sum((Decimal(d["qty"]) * Decimal(d.get("limitPrice") or price) for d in open_docs
+    position = position_from_doc(read_doc(ctx.store.container("orders"), position_id(intent.symbol),
+                                          intent.account_id), intent.account_id, intent.symbol)
+    others = [d for d in open_orders(ctx.store, intent.account_id) if d["id"] != own_order_id]
+    open_buy = sum((Decimal(d["qty"]) * Decimal(d.get("limitPrice") or price) for d in others
                     if d["symbol"] == intent.symbol and d["side"] == Side.BUY.value), Decimal(0))
     return check_order(intent, instrument=instrument, price=price, balances=balances, position=position,
-                       open_orders=len(open_docs), limits=_profile_limits(ctx, intent),
-                       realized_today=realized_today(ctx, intent.account_id), open_buy_notional=open_buy)
+                       open_orders=len(others), limits=limits, realized_today=realized_today(ctx, intent.account_id),
+                       open_buy_notional=open_buy)
 
 
 def realized_today(ctx: ExecutionContext, account_id: str) -> Decimal:
@@ -167,40 +164,36 @@ def realized_today(ctx: ExecutionContext, account_id: str) -> Decimal:
     return sum((Decimal(e["amount"]) for e in entries), Decimal(0))
 
 
-def _automatic_halt(intent: OrderIntent, ctx: ExecutionContext, denial: RiskDenial) -> None:
-    assert intent.profile_id is not None
-    now = ctx.clock.now()
-    limits = _profile_limits(ctx, intent)
-    control = Control(
-        id=HALT_ID, scope=profile_scope(intent.profile_id), kind="halt", active=True, automatic=True,
-        reason=f"daily loss limit reached: {denial.reason}", actor=SYSTEM_ACTOR, since=now,
-        until=now + timedelta(minutes=limits.halt_cooldown_minutes), request_id=intent.request_id,
-    )
-    ctx.store.container("controls").upsert(control.to_doc())
-    append_audit(ctx.store.container("audit"), tenant_id=intent.tenant_id, action="halt.automatic",
-                 actor=SYSTEM_ACTOR, target=control.scope, details={"reason": control.reason,
-                                                                   "until": control.until},
-                 request_id=intent.request_id, at=now)
+def _apply_automatic_halt(ctx: ExecutionContext, control: Control) -> None:
+    """Written before the refusal is recorded (safety first); never overwrites blindly."""
+    controls = ctx.store.container("controls")
+    for _ in range(5):
+        current = read_doc(controls, control.id, control.scope)
+        try:
+            if current is None:
+                controls.create(control.to_doc())
+            else:
+                version = int(current.get("version") or 0) + 1
+                controls.replace({**control.model_copy(update={"version": version}).to_doc()},
+                                 if_match=current["_etag"])
+            return
+        except (Conflict, PreconditionFailed):
+            continue
+    raise RetryLater("the profile halt kept changing; retrying the intent")
 
 
-def _record_refusal(intent: OrderIntent, ctx: ExecutionContext, outcome: Outcome, reason: str,
-                    details: dict[str, Any]) -> ExecutionResult:
-    now = ctx.clock.now()
-    order = transition(new_order_from_intent(intent, "none", now), OrderStatus.REJECTED, now, reject_reason=reason)
-    audit = _audit_outbox(intent, f"order.{outcome}", {"reason": reason, **details}, now)
-    try:
-        ctx.store.container("orders").batch(intent.account_id, [BatchOp("create", item=order.to_doc()),
-                                                                BatchOp("create", item=audit)])
-    except Exception as exc:
-        if not _already_recorded(ctx, intent):
-            raise RetryLater(f"could not record the refusal: {type(exc).__name__}") from exc
-        return execute_intent(intent, ctx)
-    project_outbox(ctx, intent.account_id)
-    return ExecutionResult(outcome, order, reason)
-
-
-def _already_recorded(ctx: ExecutionContext, intent: OrderIntent) -> bool:
-    return _read(ctx.store.container("orders"), intent.id, intent.account_id) is not None
+def _record_refusal(ctx: ExecutionContext, rejected: Order, etag: str | None, refusal: Refusal) -> ExecutionResult:
+    extra = list(refusal.extra)
+    if refusal.automatic_halt is not None:
+        _apply_automatic_halt(ctx, refusal.automatic_halt)
+        halt = refusal.automatic_halt
+        extra.append({**audit_outbox(rejected, "halt.automatic", {"reason": halt.reason,
+                                                                   "until": halt.until.isoformat() if halt.until
+                                                                   else None}, ctx.clock.now()),
+                      "target": halt.scope})
+    quote = ctx.market.instruments([rejected.symbol])[0].quote
+    return write_order(ctx, rejected, etag, [], quote, outcome=refusal.outcome, reason=refusal.reason,
+                       extra_outbox=extra)
 
 
 def _resume_pending(intent: OrderIntent, order: Order, etag: str, ctx: ExecutionContext) -> ExecutionResult:
@@ -211,7 +204,11 @@ def _resume_pending(intent: OrderIntent, order: Order, etag: str, ctx: Execution
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
     if placed is not None:
-        return _record(intent, order, etag, placed, ctx)
+        return _record(order, etag, placed, ctx)
+    refusal = _check(intent, ctx, own_order_id=intent.id)  # the world may have changed since
+    if refusal is not None:
+        rejected = transition(order, OrderStatus.REJECTED, ctx.clock.now(), reject_reason=refusal.reason)
+        return _record_refusal(ctx, rejected, etag, refusal)
     return _submit_and_record(intent, order, etag, ctx)
 
 
@@ -228,125 +225,80 @@ def _submit_and_record(intent: OrderIntent, order: Order, etag: str, ctx: Execut
         placed = found
     except OrderRejected as exc:
         rejected = transition(order, OrderStatus.REJECTED, ctx.clock.now(), reject_reason=f"exchange: {exc}")
-        return _write(intent, rejected, etag, [], None, ctx, "rejected", str(exc))
+        quote = ctx.market.instruments([intent.symbol])[0].quote
+        return write_order(ctx, rejected, etag, [], quote, outcome="rejected", reason=str(exc))
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
-    return _record(intent, order, etag, placed, ctx)
+    return _record(order, etag, placed, ctx)
 
 
-def _record(intent: OrderIntent, order: Order, etag: str, placed: ExchangeOrder,
-            ctx: ExecutionContext) -> ExecutionResult:
-    exchange = ctx.exchange_for(intent.account_id)
+def _record(order: Order, etag: str, placed: ExchangeOrder, ctx: ExecutionContext,
+            outcome: Outcome = "executed") -> ExecutionResult:
+    """Apply the fills we do not have yet and the exchange's status, in batches."""
+    exchange = ctx.exchange_for(order.account_id)
     try:
-        fills = [f for f in exchange.executions(intent.symbol, client_order_id=intent.id)
-                 if f.client_order_id == intent.id]
+        fills = [f for f in exchange.executions(order.symbol, client_order_id=order.id)
+                 if f.client_order_id == order.id]
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
-    quote = ctx.market.instruments([intent.symbol])[0].quote
-    now = ctx.clock.now()
+    [instrument] = ctx.market.instruments([order.symbol])
+    known = known_fill_ids(ctx.store, order)
+    new = [book_fill(f, order.account_id, instrument.base, instrument.quote) for f in fills]
+    new = [b for b in new if b.order_fill.id not in known]
     updated = order.model_copy(update={"exchange_order_id": placed.exchange_order_id})
-    domain_fills = [_to_fill(f, intent.account_id, quote) for f in fills]
-    for fill in domain_fills:
-        updated = apply_fill(updated, fill, now)
-    # Fills decide filled/partially-filled; the exchange's status adds what fills cannot
-    # say (acknowledged, canceled, expired, rejected). Fills not visible yet are imported
-    # later by reconciliation.
-    target = placed.status
-    if target not in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED) and can_transition(updated.status, target):
-        updated = transition(updated, target, now, reject_reason=placed.reject_reason)
-    return _write(intent, updated, etag, domain_fills, quote, ctx, "executed", "")
-
-
-def _to_fill(f: ExchangeFill, account_id: str, quote: str) -> Fill:
-    fee = f.fee if f.fee_asset == quote else f.fee * f.price  # a base-coin fee, valued in quote
-    return Fill(id=f"fill:{f.exchange_fill_id}", order_id=f.client_order_id, account_id=account_id,
-                symbol=f.symbol, side=f.side, price=f.price, qty=f.qty, fee=fee, fee_asset=quote,
-                liquidity=f.liquidity, exchange_fill_id=f.exchange_fill_id, at=f.at)
-
-
-def _position_fields(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("id", "kind")}
-
-
-def _write(intent: OrderIntent, order: Order, etag: str, fills: list[Fill], quote: str | None,
-           ctx: ExecutionContext, outcome: Outcome, reason: str) -> ExecutionResult:
-    """One transactional batch in the account partition; retried on a position race."""
-    orders = ctx.store.container("orders")
-    for _ in range(MAX_RECORD_ATTEMPTS):
+    result: ExecutionResult | None = None
+    chunks: list[list[BookedFill]] = [new[i:i + MAX_FILLS_PER_BATCH] for i in range(0, len(new), MAX_FILLS_PER_BATCH)]
+    for index, chunk in enumerate(chunks or [[]]):
         now = ctx.clock.now()
-        ops: list[BatchOp] = [BatchOp("replace", item=order.to_doc(), if_match=etag)]
-        ledger: list[dict[str, Any]] = []
-        if fills:
-            assert quote is not None
-            pos_doc = _read(orders, position_id(intent.symbol), intent.account_id)
-            position = (Position.from_doc(_position_fields(pos_doc)) if pos_doc
-                        else empty_position(intent.account_id, intent.symbol))
-            for fill in fills:
-                ops.append(BatchOp("create", item=fill.to_doc()))
-                position, realized = apply_fill_to_position(position, fill)
-                ledger.extend(e.to_doc() for e in entries_for_fill(fill, realized, "led", quote_asset=quote))
-            snapshot = {**position.to_doc(), "id": position_id(intent.symbol), "kind": "position"}
-            ops.append(BatchOp("replace", item=snapshot, if_match=pos_doc["_etag"]) if pos_doc
-                       else BatchOp("create", item=snapshot))
-        for entry in ledger:
-            ops.append(BatchOp("create", item={**entry, "id": f"outbox:{entry['id']}", "kind": "outbox-ledger",
-                                               "entry": entry}))
-        ops.append(BatchOp("create", item=_audit_outbox(intent, f"order.{outcome}", {
-            "status": order.status.value, "filledQty": str(order.filled_qty), "reason": reason,
-            "exchangeOrderId": order.exchange_order_id}, now)))
+        for booked in chunk:
+            updated = apply_fill(updated, booked.order_fill, now)
+        last = index == len(chunks or [[]]) - 1
+        # Fills decide filled/partially-filled; the exchange's status adds what fills
+        # cannot say (acknowledged, canceled, expired, rejected).
+        target = placed.status
+        if last and target not in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED) \
+                and can_transition(updated.status, target):
+            updated = transition(updated, target, now, reject_reason=placed.reject_reason)
+        if updated == order and not chunk:
+            return ExecutionResult("duplicate", order, "nothing new")
+        result = write_order(ctx, updated, etag, chunk, instrument.quote, outcome=outcome, reason="")
+        if result.outcome == "duplicate" or result.order is None:
+            return result
+        current = read_doc(ctx.store.container("orders"), order.id, order.account_id)
+        etag = current["_etag"] if current else etag
+    assert result is not None
+    return result
+
+
+def sync_account(ctx: ExecutionContext, account_id: str) -> int:
+    """Import fills and status changes of our open orders; returns how many changed."""
+    changed = 0
+    exchange = ctx.exchange_for(account_id)
+    for doc in open_orders(ctx.store, account_id):
+        order = Order.from_doc(doc)
+        if order.status is OrderStatus.PENDING_SUBMIT or order.status in TERMINAL:
+            continue  # pending records are settled by their intent's redelivery
         try:
-            orders.batch(intent.account_id, ops)
-        except Exception as exc:
-            current = _read(orders, intent.id, intent.account_id)
-            if current is not None and Order.from_doc(current).status is not OrderStatus.PENDING_SUBMIT:
-                return ExecutionResult("duplicate", Order.from_doc(current), "recorded by another delivery")
-            if isinstance(getattr(exc, "cause", None), (PreconditionFailed, Conflict)) and current is not None:
-                etag = current["_etag"]
-                continue
-            raise RetryLater(f"could not record the order: {type(exc).__name__}") from exc
-        project_outbox(ctx, intent.account_id)
-        return ExecutionResult(outcome, order, reason)
-    raise RetryLater("position kept changing while recording")
+            placed = exchange.get_order(order.symbol, order.id)
+        except (ExchangeUnavailable, RateLimited) as exc:
+            raise RetryLater(f"exchange unavailable: {exc}") from exc
+        if placed is None:
+            continue  # vanished orders are reconciliation's to judge
+        if _record(order, doc["_etag"], placed, ctx, outcome="synced").outcome == "synced":
+            changed += 1
+    return changed
 
 
-def _audit_outbox(intent: OrderIntent, action: str, details: dict[str, Any], now: datetime) -> dict[str, Any]:
-    return {"id": f"outbox:audit:{intent.id}", "kind": "outbox-audit", "accountId": intent.account_id,
-            "tenantId": intent.tenant_id, "action": action, "actor": SYSTEM_ACTOR if intent.source == "strategy"
-            else f"user-intent:{intent.id}", "target": f"order:{intent.id}", "details": details,
-            "requestId": intent.request_id, "at": now.isoformat()}
+def sync_message(account_id: str, marker: str) -> tuple[str, str]:
+    """(body, message id) of a request to sync an account's open orders; ``marker`` (the
+    candle time) makes one per account and candle however many profiles ask."""
+    return json.dumps({"kind": SYNC_KIND, "accountId": account_id}), f"sync:{account_id}:{marker}"
 
 
-def project_outbox(ctx: ExecutionContext, account_id: str) -> int:
-    """Copy outbox docs into ``ledger`` and ``audit`` (idempotent), then delete them."""
-    orders = ctx.store.container("orders")
-    pending = orders.query(Query(where=[Filter("kind", "in", ["outbox-ledger", "outbox-audit"])]),
-                           partition_key=account_id).items
-    if not pending:
-        return 0
-    entries = [doc["entry"] for doc in pending if doc["kind"] == "outbox-ledger"]
-    for chunk in _chunks(entries):  # upserts of deterministic ids: a repeat changes nothing
-        ctx.store.container("ledger").batch(account_id, [BatchOp("upsert", item=e) for e in chunk])
-    for doc in pending:
-        if doc["kind"] == "outbox-audit":
-            _project_audit(ctx, doc)
-    for chunk in _chunks(pending):
-        try:
-            orders.batch(account_id, [BatchOp("delete", id=doc["id"]) for doc in chunk])
-        except BatchFailed:  # another delivery projected some meanwhile: delete what is left
-            for doc in chunk:
-                with contextlib.suppress(NotFound):
-                    orders.delete(doc["id"], account_id)
-    return len(pending)
-
-
-def _chunks(items: list[dict[str, Any]], size: int = 90) -> list[list[dict[str, Any]]]:
-    """Transactional batches hold at most 100 operations (Cosmos DB's limit)."""
-    return [items[i:i + size] for i in range(0, len(items), size)]
-
-
-def _project_audit(ctx: ExecutionContext, doc: dict[str, Any]) -> None:
-    """Append the outbox's audit event exactly once: its id derives from the outbox id."""
-    with contextlib.suppress(AlreadyAppended):
-        append_audit(ctx.store.container("audit"), tenant_id=doc["tenantId"], action=doc["action"],
-                     actor=doc["actor"], target=doc["target"], details=doc["details"],
-                     request_id=doc.get("requestId"), at=datetime.fromisoformat(doc["at"]), event_id=doc["id"])
+def handle_order_message(body: str, ctx: ExecutionContext) -> ExecutionResult:
+    """What ``execute_order_intent`` runs: an order intent, or a sync of an account."""
+    data = json.loads(body)
+    if isinstance(data, dict) and data.get("kind") == SYNC_KIND:
+        changed = sync_account(ctx, str(data["accountId"]))
+        return ExecutionResult("synced", None, f"{changed} orders changed")
+    return execute_intent(OrderIntent.model_validate(data), ctx)

@@ -30,8 +30,21 @@ from shared.domain.rules.context import TickInput
 from shared.domain.rules.pipeline import Evaluation
 from shared.domain.strategy import SmaCrossParams, StrategyVersion, warmup_bars
 from shared.domain.trading import OrderIntent, OrderType, Side
-from shared.ports import Clock, Exchange, Filter, MarketData, NotFound, OutgoingMessage, Query, QueueBroker, Store
+from shared.ports import (
+    Clock,
+    Conflict,
+    Exchange,
+    Filter,
+    MarketData,
+    NotFound,
+    OutgoingMessage,
+    Query,
+    QueueBroker,
+    Store,
+)
+from shared.services.execution import sync_message
 from shared.services.halts import check_halts
+from shared.services.order_records import open_orders
 from shared.services.strategies import load_version
 from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
 
@@ -116,6 +129,7 @@ def run_tick(body: str, ctx: TickContext) -> Decision | None:
     if not profile.enabled or symbol not in profile.symbols:
         return None
     version = load_version(ctx.store, profile.strategy_id, profile.strategy_version)
+    _request_sync(ctx, profile.account_id, candle_time)
     now = ctx.clock.now()
     evaluation = _evaluate(ctx, profile, version, symbol, candle_time, now)
     halt = check_halts(ctx.store.container("controls"), tenant_id=tenant_id, profile_id=profile_id, now=now)
@@ -139,12 +153,28 @@ def run_tick(body: str, ctx: TickContext) -> Decision | None:
         strategy_id=profile.strategy_id, strategy_version=profile.strategy_version, action=action,
         blocked_by=blocked_by, verdicts=verdicts, candles_hash=evaluation.candles_hash,
         intent_id=new_intent.id if new_intent else None, request_id=request_id, created_at=now)
-    ctx.store.container("decisions").upsert(decision.to_doc())
-    if new_intent is not None:
-        ctx.broker.queue(ORDER_INTENTS).send(OutgoingMessage(
-            body=json.dumps(new_intent.to_doc()), message_id=new_intent.id, session_id=new_intent.account_id,
-            application_properties={"requestId": request_id or ""}))
+    decision = decision.model_copy(update={"intent": new_intent})
+    try:
+        ctx.store.container("decisions").create(decision.to_doc())
+    except Conflict:  # a redelivered tick: the first decision stands, re-send exactly its intent
+        decision = Decision.from_doc(ctx.store.container("decisions").read(decision.id, profile_id))
+    if decision.intent is not None:
+        _send_intent(ctx, decision.intent, request_id)
     return decision
+
+
+def _send_intent(ctx: TickContext, intent: OrderIntent, request_id: str | None) -> None:
+    ctx.broker.queue(ORDER_INTENTS).send(OutgoingMessage(
+        body=json.dumps(intent.to_doc()), message_id=intent.id, session_id=intent.account_id,
+        application_properties={"requestId": request_id or ""}))
+
+
+def _request_sync(ctx: TickContext, account_id: str, candle_time: datetime) -> None:
+    """Open orders (partial fills, resting limits) are brought up to date by the execution
+    function, the only writer of orders, before this account trades again."""
+    if any(d["status"] != "pending-submit" for d in open_orders(ctx.store, account_id)):
+        body, message_id = sync_message(account_id, str(to_ms(candle_time)))
+        ctx.broker.queue(ORDER_INTENTS).send(OutgoingMessage(body=body, message_id=message_id, session_id=account_id))
 
 
 def _reason(evaluation: Evaluation) -> str:

@@ -28,7 +28,7 @@ from shared.domain.profiles import Profile, RiskLimits
 from shared.domain.trading import LedgerEntry, OrderIntent, OrderStatus, OrderType, Side
 from shared.ports import Exchange, ExchangeUnavailable, Filter, Query, StoreUnavailable
 from shared.services.audit import read_chain, verify_tenant_chain
-from shared.services.execution import ExecutionContext, RetryLater, execute_intent
+from shared.services.execution import ExecutionContext, RetryLater, execute_intent, sync_account
 from tests.support.fake_bybit import FakeBybit
 
 ACCOUNT = "acct-1"
@@ -236,3 +236,57 @@ def test_bybit_lost_response_is_found_by_order_link_id(bybit_ctx, store):
     assert fake.created_count == 1
     assert execute_intent(intent(qty="0.01"), ctx).outcome == "duplicate"
     assert fake.created_count == 1
+
+
+def test_a_halt_set_after_a_crash_before_submit_blocks_the_redelivery(paper_ctx, store):
+    def crash_before_submit(point: str) -> None:
+        if point == "submit":
+            raise ExchangeUnavailable("connection reset")
+
+    faulty = PaperExchange(store, paper_ctx.market, paper_ctx.clock, account_id=ACCOUNT,
+                           initial_balances={"USDT": Decimal("10000")}, fault=crash_before_submit)
+    crashing = ExecutionContext(store=store, market=paper_ctx.market, exchange_for=lambda a: faulty,
+                                clock=paper_ctx.clock)
+    with pytest.raises(RetryLater):
+        execute_intent(intent(), crashing)
+    assert orders_of(store, "order")[0]["status"] == "pending-submit"
+    store.container("controls").upsert({"id": HALT_ID, "scope": GLOBAL_SCOPE, "kind": "halt", "active": True,
+                                        "reason": "exchange incident", "actor": "op"})
+    result = execute_intent(intent(), paper_ctx)  # the redelivery: the exchange never saw it
+    assert result.outcome == "blocked" and "exchange incident" in result.reason
+    assert paper_orders(store) == []
+    assert orders_of(store, "order")[0]["status"] == "rejected"
+
+
+def test_partial_fills_are_synced_later(store):
+    clock = ManualClock(DEMO_START + timedelta(hours=5, minutes=1))
+    market = load_demo_market(clock)
+    exchange = PaperExchange(store, market, clock, account_id=ACCOUNT, initial_balances={"USDT": Decimal("10000000")})
+    store.container("profiles").upsert({**Profile(
+        id="big", tenant_id=TENANT, account_id=ACCOUNT, name="big", symbols=["BTCUSDT"], interval="1h",
+        strategy_id="s", strategy_version=1, risk=RiskLimits(max_position_notional=Decimal("5000000"),
+                                                             exposure_cap_notional=Decimal("5000000"))).to_doc()})
+    ctx = ExecutionContext(store=store, market=market, exchange_for=lambda a: exchange, clock=clock)
+    result = execute_intent(intent("i-big-buy", qty="60", profile_id="big"), ctx)  # above 25% of the bar volume
+    assert result.order is not None and result.order.status is OrderStatus.PARTIALLY_FILLED
+    first_qty = result.order.filled_qty
+    clock.advance(timedelta(hours=6))
+    assert sync_account(ctx, ACCOUNT) == 1
+    [order] = orders_of(store, "order")
+    assert order["status"] == "filled" and Decimal(order["filledQty"]) == Decimal("60") > first_qty
+    [position] = orders_of(store, "position")
+    assert Decimal(position["qty"]) == Decimal("60")
+    assert len(orders_of(store, "fill")) == len(exchange.executions("BTCUSDT"))
+    assert sync_account(ctx, ACCOUNT) == 0  # nothing new: nothing written
+
+
+def test_bybit_base_coin_fee_reduces_the_position_and_it_can_be_sold(bybit_ctx, store):
+    ctx, fake = bybit_ctx
+    result = execute_intent(intent("i-fee-buy", qty="0.01"), ctx)
+    assert result.outcome == "executed"
+    [position] = orders_of(store, "position")
+    held = Decimal(position["qty"])
+    assert held < Decimal("0.01") and held == fake.balances["BTC"] - Decimal("1")  # what the exchange credited
+    sell_qty = held.quantize(Decimal("0.000001"), rounding="ROUND_DOWN")
+    sold = execute_intent(intent("i-fee-sell", qty=str(sell_qty), side=Side.SELL), ctx)
+    assert sold.outcome == "executed", sold.reason

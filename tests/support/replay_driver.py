@@ -17,10 +17,9 @@ from shared.adapters.paper_exchange import PaperExchange
 from shared.adapters.replay_market import ReplayMarketData, load_demo_market
 from shared.adapters.sqlite_queue import SqliteQueueBroker
 from shared.adapters.sqlite_store import SqliteStore
-from shared.domain.trading import OrderIntent
 from shared.ports import Exchange
 from shared.services.demo import INITIAL_DEPOSIT, QUOTE, seed_demo
-from shared.services.execution import ExecutionContext, execute_intent
+from shared.services.execution import ExecutionContext, handle_order_message
 from shared.services.ticks import TickContext, run_tick, schedule_ticks
 from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
 
@@ -74,7 +73,7 @@ class ReplayDriver:
         intents = self.broker.queue(ORDER_INTENTS)
         while batch := intents.receive(16):
             for msg in batch:
-                result = execute_intent(OrderIntent.model_validate_json(msg.body), self.execution_context)
+                result = handle_order_message(msg.body, self.execution_context)
                 intents.complete(msg)
                 self.intents += 1
                 self.outcomes[result.outcome] = self.outcomes.get(result.outcome, 0) + 1

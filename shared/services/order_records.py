@@ -1,0 +1,196 @@
+"""Recording what happened to an order: one transactional batch, then the outbox.
+
+Everything about one order change (the order record, its new fills, the position
+snapshot and an outbox of ledger entries and audit events) is written in one
+transactional batch in the account's partition of ``orders``, under the etags that were
+read. The outbox is then projected into ``ledger`` and ``audit``; its ids are derived
+from the fill and the order, so a projection that runs twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from shared.domain.ledger import entries_for_fill
+from shared.domain.positions import apply_fill as apply_fill_to_position
+from shared.domain.positions import empty_position
+from shared.domain.trading import Fill, Order, OrderStatus, Position
+from shared.ports import (
+    BatchFailed,
+    BatchOp,
+    Clock,
+    Conflict,
+    Exchange,
+    ExchangeFill,
+    Filter,
+    MarketData,
+    NotFound,
+    PreconditionFailed,
+    Query,
+    Store,
+)
+from shared.services.audit import AlreadyAppended, append_audit
+
+Outcome = Literal["executed", "duplicate", "blocked", "rejected", "synced"]
+SYSTEM_ACTOR = "system:execution"
+MAX_RECORD_ATTEMPTS = 10
+MAX_FILLS_PER_BATCH = 25  # 3 + 3 per fill stays below Cosmos DB's 100 operations per batch
+
+
+class RetryLater(Exception):
+    """A transient failure (exchange down, rate limit, a race): redeliver later."""
+
+
+@dataclass(frozen=True)
+class ExecutionResult:
+    outcome: Outcome
+    order: Order | None
+    reason: str = ""
+
+
+@dataclass
+class ExecutionContext:
+    store: Store
+    market: MarketData
+    exchange_for: Callable[[str], Exchange]
+    clock: Clock
+
+
+@dataclass(frozen=True)
+class BookedFill:
+    """A fill as the order sees it (gross, fee valued in quote) and as the position and
+    ledger see it: a fee the exchange took in the bought coin reduces the quantity held
+    and is part of its cost, never a quote-currency ledger fee."""
+
+    order_fill: Fill
+    position_fill: Fill
+
+
+def position_id(symbol: str) -> str:
+    return f"position:{symbol}"
+
+
+def read_doc(container: Any, id: str, pk: str) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = container.read(id, pk)
+        return doc
+    except NotFound:
+        return None
+
+
+def position_from_doc(doc: dict[str, Any] | None, account_id: str, symbol: str) -> Position:
+    if doc is None:
+        return empty_position(account_id, symbol)
+    return Position.from_doc({k: v for k, v in doc.items() if k not in ("id", "kind")})
+
+
+def book_fill(f: ExchangeFill, account_id: str, base: str, quote: str) -> BookedFill:
+    common = dict(id=f"fill:{f.exchange_fill_id}", order_id=f.client_order_id, account_id=account_id,
+                  symbol=f.symbol, side=f.side, liquidity=f.liquidity, exchange_fill_id=f.exchange_fill_id, at=f.at)
+    if f.fee_asset == base and f.fee > 0 and f.qty > f.fee:
+        gross = Fill(price=f.price, qty=f.qty, fee=f.fee * f.price, fee_asset=quote, **common)  # type: ignore[arg-type]
+        net = f.qty - f.fee
+        held = Fill(price=f.price * f.qty / net, qty=net, fee=Decimal(0), fee_asset=quote, **common)  # type: ignore[arg-type]
+        return BookedFill(gross, held)
+    fee = f.fee if f.fee_asset in (quote, "") else f.fee * f.price
+    fill = Fill(price=f.price, qty=f.qty, fee=fee, fee_asset=quote, **common)  # type: ignore[arg-type]
+    return BookedFill(fill, fill)
+
+
+def known_fill_ids(store: Store, order: Order) -> set[str]:
+    docs = store.container("orders").query(
+        Query(where=[Filter("kind", "=", "fill"), Filter("orderId", "=", order.id)]), partition_key=order.account_id)
+    return {d["id"] for d in docs.items}
+
+
+def audit_outbox(order: Order, action: str, details: dict[str, Any], now: datetime, *,
+                 actor: str = SYSTEM_ACTOR, suffix: str = "") -> dict[str, Any]:
+    return {"id": f"outbox:audit:{order.id}:{action}{suffix}", "kind": "outbox-audit", "accountId": order.account_id,
+            "tenantId": order.tenant_id, "action": action, "actor": actor, "target": f"order:{order.id}",
+            "details": details, "requestId": order.request_id, "at": now.isoformat()}
+
+
+def write_order(ctx: ExecutionContext, order: Order, etag: str | None, fills: list[BookedFill], quote: str,
+                *, outcome: Outcome, reason: str, extra_outbox: list[dict[str, Any]] | None = None) -> ExecutionResult:
+    """Record the order (create when ``etag`` is None, else replace under it) with its new
+    fills, position and outbox in one batch; retried when the position moved meanwhile."""
+    orders = ctx.store.container("orders")
+    for _ in range(MAX_RECORD_ATTEMPTS):
+        now = ctx.clock.now()
+        ops: list[BatchOp] = [BatchOp("replace", item=order.to_doc(), if_match=etag) if etag
+                              else BatchOp("create", item=order.to_doc())]
+        outbox: list[dict[str, Any]] = []
+        if fills:
+            pos_doc = read_doc(orders, position_id(order.symbol), order.account_id)
+            position = position_from_doc(pos_doc, order.account_id, order.symbol)
+            for booked in fills:
+                ops.append(BatchOp("create", item=booked.order_fill.to_doc()))
+                position, realized = apply_fill_to_position(position, booked.position_fill)
+                for entry in entries_for_fill(booked.position_fill, realized, "led", quote_asset=quote):
+                    doc = entry.to_doc()
+                    outbox.append({"id": f"outbox:{doc['id']}", "kind": "outbox-ledger",
+                                   "accountId": order.account_id, "entry": doc})
+            snapshot = {**position.to_doc(), "id": position_id(order.symbol), "kind": "position"}
+            ops.append(BatchOp("replace", item=snapshot, if_match=pos_doc["_etag"]) if pos_doc
+                       else BatchOp("create", item=snapshot))
+        outbox.append(audit_outbox(order, f"order.{outcome}", {
+            "status": order.status.value, "filledQty": str(order.filled_qty), "reason": reason,
+            "exchangeOrderId": order.exchange_order_id}, now, suffix=f":{len(fills)}:{order.filled_qty}"))
+        outbox.extend(extra_outbox or [])
+        ops.extend(BatchOp("create", item=doc) for doc in outbox)
+        try:
+            orders.batch(order.account_id, ops)
+        except BatchFailed as exc:
+            current = read_doc(orders, order.id, order.account_id)
+            if current is not None and current["_etag"] != etag and (etag is not None or exc.index == 0):
+                project_outbox(ctx, order.account_id)
+                return ExecutionResult("duplicate", Order.from_doc(current), "recorded by another delivery")
+            if isinstance(exc.cause, (PreconditionFailed, Conflict)):
+                continue  # the position moved: re-read it and rebuild the batch
+            raise RetryLater(f"could not record the order: {type(exc.cause).__name__}") from exc
+        project_outbox(ctx, order.account_id)
+        return ExecutionResult(outcome, order, reason)
+    raise RetryLater("position kept changing while recording")
+
+
+def project_outbox(ctx: ExecutionContext, account_id: str) -> int:
+    """Copy outbox docs into ``ledger`` and ``audit`` (idempotent), then delete them."""
+    orders = ctx.store.container("orders")
+    pending = orders.query(Query(where=[Filter("kind", "in", ["outbox-ledger", "outbox-audit"])]),
+                           partition_key=account_id).items
+    if not pending:
+        return 0
+    entries = [doc["entry"] for doc in pending if doc["kind"] == "outbox-ledger"]
+    for chunk in _chunks(entries):  # upserts of deterministic ids: a repeat changes nothing
+        ctx.store.container("ledger").batch(account_id, [BatchOp("upsert", item=e) for e in chunk])
+    for doc in pending:
+        if doc["kind"] == "outbox-audit":
+            with contextlib.suppress(AlreadyAppended):
+                append_audit(ctx.store.container("audit"), tenant_id=doc["tenantId"], action=doc["action"],
+                             actor=doc["actor"], target=doc["target"], details=doc["details"],
+                             request_id=doc.get("requestId"), at=datetime.fromisoformat(doc["at"]),
+                             event_id=doc["id"])
+    for chunk in _chunks(pending):
+        try:
+            orders.batch(account_id, [BatchOp("delete", id=doc["id"]) for doc in chunk])
+        except BatchFailed:  # another delivery projected some meanwhile: delete what is left
+            for doc in chunk:
+                with contextlib.suppress(NotFound):
+                    orders.delete(doc["id"], account_id)
+    return len(pending)
+
+
+def _chunks(items: list[dict[str, Any]], size: int = 90) -> list[list[dict[str, Any]]]:
+    """Transactional batches hold at most 100 operations (Cosmos DB's limit)."""
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def open_orders(store: Store, account_id: str) -> list[dict[str, Any]]:
+    statuses = [s.value for s in OrderStatus if s.is_open]
+    return store.container("orders").query(
+        Query(where=[Filter("kind", "=", "order"), Filter("status", "in", statuses)]), partition_key=account_id).items
