@@ -123,8 +123,21 @@ def build_runtime(settings: Settings) -> Runtime:
 
         return PaperExchange(store, market, clock, account_id=account_id)
 
+    bybit: Callable[[str], Exchange] | None = None
+    if settings.bybit_api_key and settings.bybit_api_secret:
+        from shared.adapters.bybit.http import BybitHttpClient
+        from shared.adapters.bybit.trading import BybitExchange
+
+        client = BybitHttpClient(base_url=settings.bybit_base_url, api_key=settings.bybit_api_key,
+                                 api_secret=settings.bybit_api_secret, clock=real)
+
+        def bybit(account_id: str) -> Exchange:  # one Bybit account per deployment for now
+            return BybitExchange(client, clock=real)
+
+    from shared.services.exchanges import exchange_factory
+
     return Runtime(settings=settings, product=product_info(), store=store, broker=broker, clock=clock,
-                   market=market, exchange_factory=paper)
+                   market=market, exchange_factory=exchange_factory(store, paper=paper, bybit=bybit))
 
 
 def runtime() -> Runtime:

@@ -36,6 +36,12 @@ class Settings:
     market: str = "replay"
     replay_speed: float = 3600.0
     demo: bool = True
+    bybit_api_key: str | None = None
+    bybit_api_secret: str | None = None
+    bybit_base_url: str = "https://api.bybit.com"
+
+    def __repr__(self) -> str:  # never print credentials
+        return f"Settings({self.describe()!r})"
 
     @property
     def is_development(self) -> bool:
@@ -64,6 +70,9 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "MARKET": ("replay", "`replay` (shipped real candles, accelerated clock) or `bybit` (Bybit v5 public market data)"),
     "REPLAY_SPEED": ("3600", "replay mode: market seconds per real second (3600 = one hourly candle per second)"),
     "DEMO": ("1", "embedded mode: seed the demo tenant, accounts, strategies and profiles at start (`1` or `0`)"),
+    "BYBIT_API_KEY": (None, "Bybit v5 API key for accounts whose profiles trade on `bybit` (a Key Vault reference)"),
+    "BYBIT_API_SECRET": (None, "Bybit v5 API secret (a Key Vault reference); never logged"),
+    "BYBIT_BASE_URL": ("https://api.bybit.com", "Bybit REST base URL (`https://api-testnet.bybit.com` for testnet)"),
 }
 
 
@@ -121,7 +130,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         market=market,
         replay_speed=replay_speed,
         demo=demo == "1",
+        bybit_api_key=_get(env, prefix, "BYBIT_API_KEY"),
+        bybit_api_secret=_get(env, prefix, "BYBIT_API_SECRET"),
+        bybit_base_url=_get(env, prefix, "BYBIT_BASE_URL") or "https://api.bybit.com",
     )
+    if bool(settings.bybit_api_key) != bool(settings.bybit_api_secret):
+        raise ConfigError(f"{prefix}BYBIT_API_KEY and {prefix}BYBIT_API_SECRET must be set together")
     if settings.mode == "embedded" and settings.environment == "production":
         raise ConfigError(f"{prefix}MODE=embedded is for development; production needs {prefix}MODE=azure")
     if settings.mode == "azure":
