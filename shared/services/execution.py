@@ -41,11 +41,11 @@ from shared.ports import (
     Filter,
     OrderRejected,
     OrderRequest,
-    PreconditionFailed,
     Query,
     RateLimited,
 )
 from shared.services.halts import check_halts
+from shared.services.optimistic import KeptChanging, update_document
 from shared.services.order_records import (
     MAX_FILLS_PER_BATCH,
     SYSTEM_ACTOR,
@@ -166,20 +166,14 @@ def realized_today(ctx: ExecutionContext, account_id: str) -> Decimal:
 
 def _apply_automatic_halt(ctx: ExecutionContext, control: Control) -> None:
     """Written before the refusal is recorded (safety first); never overwrites blindly."""
-    controls = ctx.store.container("controls")
-    for _ in range(5):
-        current = read_doc(controls, control.id, control.scope)
-        try:
-            if current is None:
-                controls.create(control.to_doc())
-            else:
-                version = int(current.get("version") or 0) + 1
-                controls.replace({**control.model_copy(update={"version": version}).to_doc()},
-                                 if_match=current["_etag"])
-            return
-        except (Conflict, PreconditionFailed):
-            continue
-    raise RetryLater("the profile halt kept changing; retrying the intent")
+    def build(current: dict[str, Any] | None) -> dict[str, Any]:
+        version = int(current.get("version") or 0) + 1 if current else 0
+        return control.model_copy(update={"version": version}).to_doc()
+
+    try:
+        update_document(ctx.store.container("controls"), control.id, control.scope, build)
+    except KeptChanging:
+        raise RetryLater("the profile halt kept changing; retrying the intent") from None
 
 
 def _record_refusal(ctx: ExecutionContext, rejected: Order, etag: str | None, refusal: Refusal) -> ExecutionResult:

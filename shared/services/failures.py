@@ -12,7 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.ports import Conflict, Container, NotFound, PreconditionFailed
+from shared.ports import Container, NotFound
+from shared.services.optimistic import update_document
 
 MAX_ERROR_CHARS = 1024
 MAX_ATTEMPTS_KEPT = 20
@@ -32,33 +33,23 @@ def record_failure(
     error: str,
     now: datetime,
     request_id: str | None = None,
-    tries: int = 5,
 ) -> dict[str, Any]:
     attempt = {"deliveryCount": delivery_count, "at": now.isoformat(), "error": error[:MAX_ERROR_CHARS]}
-    for _ in range(tries):
-        try:
-            current = failures.read(message_id, queue)
-        except NotFound:
-            current = None
+
+    def build(current: dict[str, Any] | None) -> dict[str, Any]:
         earlier = list(current.get("attempts", [])) if current else []
-        attempts = [*earlier[-(MAX_ATTEMPTS_KEPT - 1):], attempt]
-        doc = {
+        return {
             "id": message_id,
             "queue": queue,
             "messageId": message_id,
             "requestId": request_id,
-            "attempts": attempts,
+            "attempts": [*earlier[-(MAX_ATTEMPTS_KEPT - 1):], attempt],
             "lastError": attempt["error"],
             "lastDeliveryCount": delivery_count,
             "ttl": RETENTION_SECONDS,
         }
-        try:
-            if current is None:
-                return failures.create(doc)
-            return failures.replace(doc, if_match=current["_etag"])
-        except (Conflict, PreconditionFailed):
-            continue
-    raise RuntimeError("failure record kept changing; giving up")
+
+    return update_document(failures, message_id, queue, build)
 
 
 def failure_of(failures: Container, *, queue: str, message_id: str) -> dict[str, Any] | None:

@@ -11,7 +11,8 @@ import json
 from datetime import datetime
 from typing import Any
 
-from shared.ports import Conflict, Container, NotFound, OutgoingMessage, PreconditionFailed, Queue
+from shared.ports import Container, OutgoingMessage, Queue
+from shared.services.optimistic import update_document
 
 SYSTEM_SCOPE = "system"
 HEARTBEAT_ID = "heartbeat"
@@ -40,15 +41,12 @@ def parse_beat(body: str) -> dict[str, Any]:
     return data
 
 
-def record_heartbeat(controls: Container, body: str, now: datetime, attempts: int = 5) -> dict[str, Any]:
-    """Upsert the heartbeat document with optimistic concurrency (etag), counting beats."""
+def record_heartbeat(controls: Container, body: str, now: datetime) -> dict[str, Any]:
+    """Count the beat on the heartbeat document (optimistic concurrency, see ``optimistic``)."""
     beat = parse_beat(body)
-    for _ in range(attempts):
-        try:
-            current = controls.read(HEARTBEAT_ID, SYSTEM_SCOPE)
-        except NotFound:
-            current = None
-        doc = {
+
+    def build(current: dict[str, Any] | None) -> dict[str, Any]:
+        return {
             "id": HEARTBEAT_ID,
             "scope": SYSTEM_SCOPE,
             "kind": "heartbeat",
@@ -56,10 +54,5 @@ def record_heartbeat(controls: Container, body: str, now: datetime, attempts: in
             "lastScheduledFor": beat["scheduledFor"],
             "count": (current or {}).get("count", 0) + 1,
         }
-        try:
-            if current is None:
-                return controls.create(doc)
-            return controls.replace(doc, if_match=current["_etag"])
-        except (PreconditionFailed, Conflict):  # another consumer wrote first: re-read
-            continue
-    raise RuntimeError("heartbeat document kept changing; giving up after retries")
+
+    return update_document(controls, HEARTBEAT_ID, SYSTEM_SCOPE, build)
