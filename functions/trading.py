@@ -9,6 +9,7 @@ import azure.functions as func
 
 from functions.queue_kit import consume
 from shared.bootstrap import Runtime, runtime
+from shared.services.dead_letters import watch_dead_letters
 from shared.services.execution import ExecutionContext, handle_order_message
 from shared.services.ticks import TickContext, run_tick, schedule_ticks
 from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
@@ -33,6 +34,15 @@ def execution_context(rt: Runtime) -> ExecutionContext:
 def schedule_strategy_ticks(timer: func.TimerRequest) -> None:
     sent = schedule_ticks(tick_context(runtime()))
     log.info(json.dumps({"event": "ticks.scheduled", "count": sent}))
+
+
+@bp.function_name("watch_dead_letters")
+@bp.timer_trigger(arg_name="timer", schedule="30 * * * * *", run_on_startup=False)
+def watch_dead_letters_timer(timer: func.TimerRequest) -> None:
+    rt = runtime()
+    raised = watch_dead_letters(rt.store, rt.broker, rt.clock.now())
+    if raised:
+        log.warning(json.dumps({"event": "dead-letters.alerted", "count": raised}))
 
 
 @bp.function_name("run_strategy_tick")
