@@ -8,8 +8,10 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from durable.probe import bp as probe_bp
+from functions.admin import bp as admin_bp
 from functions.health import bp as health_bp
 from functions.heartbeat import bp as heartbeat_bp
+from functions.openapi import bp as openapi_bp
 from functions.trading import bp as trading_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -18,3 +20,5 @@ app.register_functions(health_bp)
 app.register_functions(heartbeat_bp)
 app.register_functions(probe_bp)
 app.register_functions(trading_bp)
+app.register_functions(admin_bp)
+app.register_functions(openapi_bp)

@@ -4,6 +4,8 @@
     python -m devhost serve --timer-speed 60 --data-dir ./.halyard
     python -m devhost fire emit_heartbeat  run a timer (or queue function) now
     python -m devhost functions            list the app's functions
+    python -m devhost token --user alice --tenant demo --role trader
+                                           print a dev bearer token the devhost accepts
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
 
     functions = sub.add_parser("functions", help="list the app's functions")
     functions.add_argument("--app", default="function_app")
+
+    token = sub.add_parser("token", help="mint a development bearer token (HS256, the data directory's secret)")
+    token.add_argument("--user", required=True)
+    token.add_argument("--tenant", required=True)
+    token.add_argument("--role", action="append", required=True, dest="roles",
+                       help="viewer, trader, operator or admin (repeat for several)")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until the token expires")
+    token.add_argument("--data-dir", type=Path, default=None,
+                       help="the devhost's data folder (default: $HALYARD_DATA_DIR or ./.halyard)")
     return parser
 
 
@@ -89,13 +100,30 @@ def _functions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace) -> int:
+    """Same secret as the running devhost: both read ``<data_dir>/dev-jwt-secret``."""
+    import os
+
+    from shared.auth.dev_tokens import dev_secret, mint
+
+    info = product_info()
+    data_dir = args.data_dir or Path((os.environ.get(info.env_var_prefix + "DATA_DIR") or "").strip()
+                                        or Path.cwd() / info.config_dir_name)
+    try:
+        print(mint(dev_secret(data_dir), args.user, args.tenant, args.roles, ttl_seconds=args.ttl))
+    except (ValueError, OSError) as exc:
+        print(f"cannot mint a token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]  # bare ``python -m devhost [--flags]`` serves
     args = parser.parse_args(argv)
-    handlers = {"serve": _serve, "fire": _fire, "functions": _functions}
+    handlers = {"serve": _serve, "fire": _fire, "functions": _functions, "token": _token}
     return handlers[args.command](args)
 
 

@@ -12,9 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
-import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
 
-from functions.http_kit import HttpProblem, guarded_async, json_response, read_json
+from functions.api_kit import ApiContext, ApiResponse, api_route
+from functions.http_kit import HttpProblem
+from shared.auth.principal import Role
 from shared.bootstrap import runtime
 from shared.services import probe
 
@@ -50,73 +52,67 @@ def record_probe(payload: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-@bp.route(route="diagnostics/probes", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
-@bp.durable_client_input(client_name="client")
-async def start_probe(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    async def answer(request_id: str) -> func.HttpResponse:
-        try:
-            params = probe.probe_input(read_json(req), request_id)
-        except probe.ProbeInputError as exc:
-            raise HttpProblem(400, "Invalid probe request", str(exc)) from None
-        instance_id = await client.start_new(probe.ORCHESTRATOR, None, params)
-        return json_response(
-            {"id": instance_id, "status": f"/api/diagnostics/probes/{instance_id}"},
-            request_id,
-            status=202,
-            headers={"location": f"/api/diagnostics/probes/{instance_id}"},
-        )
+class ProbeStart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    return await guarded_async(req, answer)
+    timeout_seconds: int = Field(default=probe.DEFAULT_TIMEOUT_SECONDS, ge=1, le=probe.MAX_TIMEOUT_SECONDS,
+                                 alias="timeoutSeconds")
 
 
-@bp.route(route="diagnostics/probes/{instanceId}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-@bp.durable_client_input(client_name="client")
-async def get_probe(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    async def answer(request_id: str) -> func.HttpResponse:
-        instance_id = req.route_params["instanceId"]
-        status = await client.get_status(instance_id)
-        if status is None or status.runtime_status is None:
-            raise HttpProblem(404, "Probe not found", f"No probe with id {instance_id!r}.")
-        completed = status.runtime_status == df.OrchestrationRuntimeStatus.Completed
-        # A failed instance's output carries the exception and its traceback: never return it.
-        return json_response(
-            {
-                "id": instance_id,
-                "runtimeStatus": status.runtime_status.value,
-                "output": status.output if completed else None,
-                "createdTime": status.created_time,
-                "lastUpdatedTime": status.last_updated_time,
-            },
-            request_id,
-        )
+class ProbeAck(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
-    return await guarded_async(req, answer)
+    by: str | None = Field(default=None, max_length=200)
+    note: str | None = Field(default=None, max_length=1000)
 
 
-@bp.route(
-    route="diagnostics/probes/{instanceId}/ack", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS
-)
-@bp.durable_client_input(client_name="client")
-async def ack_probe(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    async def answer(request_id: str) -> func.HttpResponse:
-        instance_id = req.route_params["instanceId"]
-        body = read_json(req) or {}
-        if not isinstance(body, dict):
-            raise HttpProblem(400, "Invalid acknowledgement", "body: must be a JSON object")
-        status = await client.get_status(instance_id)
-        if status is None or status.runtime_status is None:
-            raise HttpProblem(404, "Probe not found", f"No probe with id {instance_id!r}.")
-        if status.runtime_status != df.OrchestrationRuntimeStatus.Running:
-            raise HttpProblem(
-                409, "Probe not waiting", f"Probe {instance_id!r} is {status.runtime_status.value}."
-            )
-        try:
-            await client.raise_event(instance_id, probe.ACK_EVENT, {"requestId": request_id, **body})
-        except Exception:  # the SDK raises a bare Exception when the instance finished meanwhile (410)
-            after = await client.get_status(instance_id)
-            if after is not None and after.runtime_status != df.OrchestrationRuntimeStatus.Running:
-                raise HttpProblem(409, "Probe not waiting", f"Probe {instance_id!r} finished meanwhile.") from None
-            raise
-        return json_response({"id": instance_id, "accepted": True}, request_id, status=202)
+@api_route(bp, name="start_probe", method="POST", route="diagnostics/probes", role=Role.OPERATOR,
+           tenant_scoped=False, request=ProbeStart, durable_client=True, tags=("diagnostics",), success_status=202,
+           summary="Start a diagnostic orchestration: an activity, then an ack event or the timeout")
+async def start_probe(ctx: ApiContext) -> ApiResponse:
+    params = {"timeoutSeconds": ctx.body.timeout_seconds, "requestId": ctx.request_id}
+    instance_id = await ctx.client.start_new(probe.ORCHESTRATOR, None, params)
+    location = f"/api/diagnostics/probes/{instance_id}"
+    return ApiResponse({"id": instance_id, "status": location}, status=202, headers={"location": location})
 
-    return await guarded_async(req, answer)
+
+async def _probe_status(ctx: ApiContext, instance_id: str) -> Any:
+    status = await ctx.client.get_status(instance_id)
+    if status is None or status.runtime_status is None:
+        raise HttpProblem(404, "Probe not found", f"No probe with id {instance_id!r}.")
+    return status
+
+
+@api_route(bp, name="get_probe", method="GET", route="diagnostics/probes/{instanceId}", role=Role.OPERATOR,
+           tenant_scoped=False, durable_client=True, tags=("diagnostics",), summary="A probe's status and output")
+async def get_probe(ctx: ApiContext) -> ApiResponse:
+    instance_id = ctx.route_params["instanceId"]
+    status = await _probe_status(ctx, instance_id)
+    completed = status.runtime_status == df.OrchestrationRuntimeStatus.Completed
+    # A failed instance's output carries the exception and its traceback: never return it.
+    return ApiResponse({
+        "id": instance_id,
+        "runtimeStatus": status.runtime_status.value,
+        "output": status.output if completed else None,
+        "createdTime": status.created_time,
+        "lastUpdatedTime": status.last_updated_time,
+    })
+
+
+@api_route(bp, name="ack_probe", method="POST", route="diagnostics/probes/{instanceId}/ack", role=Role.OPERATOR,
+           tenant_scoped=False, request=ProbeAck, durable_client=True, tags=("diagnostics",), success_status=202,
+           summary="Answer a waiting probe (409 when it no longer waits)")
+async def ack_probe(ctx: ApiContext) -> ApiResponse:
+    instance_id = ctx.route_params["instanceId"]
+    status = await _probe_status(ctx, instance_id)
+    if status.runtime_status != df.OrchestrationRuntimeStatus.Running:
+        raise HttpProblem(409, "Probe not waiting", f"Probe {instance_id!r} is {status.runtime_status.value}.")
+    payload = {"requestId": ctx.request_id, "by": ctx.body.by or ctx.caller.user_id, "note": ctx.body.note}
+    try:
+        await ctx.client.raise_event(instance_id, probe.ACK_EVENT, payload)
+    except Exception:  # the SDK raises a bare Exception when the instance finished meanwhile (410)
+        after = await ctx.client.get_status(instance_id)
+        if after is not None and after.runtime_status != df.OrchestrationRuntimeStatus.Running:
+            raise HttpProblem(409, "Probe not waiting", f"Probe {instance_id!r} finished meanwhile.") from None
+        raise
+    return ApiResponse({"id": instance_id, "accepted": True}, status=202)

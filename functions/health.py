@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import azure.functions as func
 
-from functions.http_kit import guarded, json_response
+from functions.api_kit import PUBLIC, ApiContext, ApiResponse, api_route
 from shared.bootstrap import RuntimeUnavailable, runtime
 from shared.services.health import health_report, unavailable_report
 from shared.services.product_status import product_status, unknown_status
@@ -12,29 +12,23 @@ from shared.services.product_status import product_status, unknown_status
 bp = func.Blueprint()
 
 
-@bp.function_name("health")
-@bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def health(req: func.HttpRequest) -> func.HttpResponse:
-    def answer(request_id: str) -> func.HttpResponse:
-        try:
-            rt = runtime()
-        except RuntimeUnavailable as exc:
-            return json_response(unavailable_report(str(exc)), request_id, status=503)
-        healthy, report = health_report(rt)
-        return json_response(report, request_id, status=200 if healthy else 503)
-
-    return guarded(req, answer)
+@api_route(bp, name="health", method="GET", route="health", role=PUBLIC, tenant_scoped=False, tags=("system",),
+           summary="Store and queue reachable, mode and version; 503 when a dependency fails")
+def health(ctx: ApiContext) -> ApiResponse:
+    try:
+        rt = runtime()
+    except RuntimeUnavailable as exc:
+        return ApiResponse(unavailable_report(str(exc)), status=503)
+    healthy, report = health_report(rt)
+    return ApiResponse(report, status=200 if healthy else 503)
 
 
-@bp.function_name("product_status")
-@bp.route(route="product/status", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
-def status(req: func.HttpRequest) -> func.HttpResponse:
-    def answer(request_id: str) -> func.HttpResponse:
-        try:
-            controls = runtime().store.container("controls")
-        except RuntimeUnavailable:
-            return json_response(unknown_status(), request_id, status=503)
-        known, body = product_status(controls)
-        return json_response(body, request_id, status=200 if known else 503)
-
-    return guarded(req, answer)
+@api_route(bp, name="product_status", method="GET", route="product/status", role=PUBLIC, tenant_scoped=False,
+           tags=("system",), summary="Kill switch and maintenance; unknown control state answers 503 'disabled'")
+def status(ctx: ApiContext) -> ApiResponse:
+    try:
+        rt = runtime()
+    except RuntimeUnavailable:
+        return ApiResponse(unknown_status(), status=503)
+    known, body = product_status(rt.store.container("controls"), rt.clock.now())
+    return ApiResponse(body, status=200 if known else 503)

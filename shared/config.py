@@ -39,6 +39,11 @@ class Settings:
     bybit_api_key: str | None = None
     bybit_api_secret: str | None = None
     bybit_base_url: str = "https://api.bybit.com"
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    auth_jwks_url: str | None = None
+    auth_hs256_secret: str | None = None
+    auth_tenant_claim: str = "tid"
 
     def __repr__(self) -> str:  # never print credentials
         return f"Settings({self.describe()!r})"
@@ -73,6 +78,11 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "BYBIT_API_KEY": (None, "Bybit v5 API key for accounts whose profiles trade on `bybit` (a Key Vault reference)"),
     "BYBIT_API_SECRET": (None, "Bybit v5 API secret (a Key Vault reference); never logged"),
     "BYBIT_BASE_URL": ("https://api.bybit.com", "Bybit REST base URL (`https://api-testnet.bybit.com` for testnet)"),
+    "AUTH_ISSUER": (None, "expected `iss` of bearer tokens (e.g. `https://login.microsoftonline.com/<tid>/v2.0`)"),
+    "AUTH_AUDIENCE": (None, "expected `aud` of bearer tokens (the API's client id or App ID URI; comma-separated ok)"),
+    "AUTH_JWKS_URL": (None, "the issuer's JWKS (https); with ISSUER and AUDIENCE enables RS256 verification"),
+    "AUTH_HS256_SECRET": (None, "development only: HS256 shared secret (32+ chars); refused in production"),
+    "AUTH_TENANT_CLAIM": ("tid", "token claim that names the tenant (falls back to `tenant`)"),
 }
 
 
@@ -133,7 +143,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         bybit_api_key=_get(env, prefix, "BYBIT_API_KEY"),
         bybit_api_secret=_get(env, prefix, "BYBIT_API_SECRET"),
         bybit_base_url=_get(env, prefix, "BYBIT_BASE_URL") or "https://api.bybit.com",
+        auth_issuer=_get(env, prefix, "AUTH_ISSUER"),
+        auth_audience=_get(env, prefix, "AUTH_AUDIENCE"),
+        auth_jwks_url=_get(env, prefix, "AUTH_JWKS_URL"),
+        auth_hs256_secret=_get(env, prefix, "AUTH_HS256_SECRET"),
+        auth_tenant_claim=_get(env, prefix, "AUTH_TENANT_CLAIM") or "tid",
     )
+    _check_auth(settings, prefix)
     if bool(settings.bybit_api_key) != bool(settings.bybit_api_secret):
         raise ConfigError(f"{prefix}BYBIT_API_KEY and {prefix}BYBIT_API_SECRET must be set together")
     if settings.mode == "embedded" and settings.environment == "production":
@@ -147,3 +163,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 f"when {prefix}MODE=azure"
             )
     return settings
+
+
+def _check_auth(settings: Settings, prefix: str) -> None:
+    """Token settings that cannot work fail at start-up, not as a 401 on every request."""
+    if settings.auth_hs256_secret is not None:
+        if not settings.is_development:
+            raise ConfigError(f"{prefix}AUTH_HS256_SECRET is for development; production verifies RS256 via JWKS")
+        if len(settings.auth_hs256_secret) < 32:
+            raise ConfigError(f"{prefix}AUTH_HS256_SECRET must be at least 32 characters")
+    if settings.auth_jwks_url:
+        if not (settings.auth_issuer and settings.auth_audience):
+            raise ConfigError(f"{prefix}AUTH_ISSUER and {prefix}AUTH_AUDIENCE are required with {prefix}AUTH_JWKS_URL")
+        if not settings.auth_jwks_url.startswith("https://") and not (
+                settings.is_development and settings.auth_jwks_url.startswith("http://")):
+            raise ConfigError(f"{prefix}AUTH_JWKS_URL must be an https URL")
+    elif (settings.auth_issuer or settings.auth_audience) and not settings.auth_hs256_secret:
+        raise ConfigError(f"{prefix}AUTH_JWKS_URL is required with {prefix}AUTH_ISSUER / {prefix}AUTH_AUDIENCE")
+    if not settings.auth_tenant_claim.replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"{prefix}AUTH_TENANT_CLAIM must be a claim name")

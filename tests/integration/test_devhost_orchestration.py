@@ -9,13 +9,14 @@ from tests.support.devhost_process import DevhostProcess
 
 
 def probe_status(host: DevhostProcess, instance_id: str) -> dict[str, Any]:
-    status, _, body = host.request("GET", f"/api/diagnostics/probes/{instance_id}")
+    status, _, body = host.request("GET", f"/api/diagnostics/probes/{instance_id}", headers=host.auth())
     assert status == 200 and isinstance(body, dict), body
     return body
 
 
 def start_probe(host: DevhostProcess, timeout_seconds: int) -> str:
-    status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": timeout_seconds})
+    status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": timeout_seconds},
+                                         headers=host.auth())
     assert status == 202, body
     assert headers["location"] == f"/api/diagnostics/probes/{body['id']}"
     return str(body["id"])
@@ -37,13 +38,14 @@ def test_probe_completes_when_acknowledged(tmp_path: Path):
         running = wait_status(host, instance_id, "Running")
         assert running["output"] is None
         host.wait_for(lambda: host.invocations("record_probe"))
-        status, _, body = host.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {"by": "ops"})
+        status, _, body = host.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {"by": "ops"},
+                                       headers=host.auth())
         assert status == 202, body
         done = wait_status(host, instance_id, "Completed")
         assert done["output"]["outcome"] == "acknowledged"
         assert done["output"]["ack"]["by"] == "ops"
         assert done["output"]["record"]["recordId"] == f"probe:{instance_id}"
-        status, _, body = host.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {})
+        status, _, body = host.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {}, headers=host.auth())
         assert status == 409 and body["status"] == 409
     finally:
         host.stop()
@@ -62,13 +64,21 @@ def test_probe_expires_when_its_timer_fires_first(tmp_path: Path):
 def test_bad_probe_requests_are_problems(tmp_path: Path):
     host = DevhostProcess(tmp_path / "data", extra_args=["--no-timers"]).start()
     try:
-        status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": "soon"})
-        assert status == 400 and "timeoutSeconds" in body["detail"]
+        auth = host.auth()
+        status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": "soon"},
+                                             headers=auth)
+        assert status == 422 and "timeoutSeconds" in body["detail"]
+        assert body["errors"][0]["field"] == "timeoutSeconds"
         assert headers["content-type"].startswith("application/problem+json")
-        status, _, body = host.request("POST", "/api/diagnostics/probes", b"{not json")
+        status, _, body = host.request("POST", "/api/diagnostics/probes", b"{not json", headers=auth)
         assert status == 400 and body["title"] == "Malformed JSON"
-        status, _, body = host.request("GET", "/api/diagnostics/probes/does-not-exist")
+        status, _, body = host.request("GET", "/api/diagnostics/probes/does-not-exist", headers=auth)
         assert status == 404 and body["requestId"]
+        status, headers, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": 5})
+        assert status == 401 and headers["www-authenticate"] == "Bearer"
+        status, _, body = host.request("POST", "/api/diagnostics/probes", {"timeoutSeconds": 5},
+                                       headers=host.auth(roles=("trader",)))
+        assert status == 403 and "operator" in body["detail"]
     finally:
         host.stop()
 
@@ -85,7 +95,8 @@ def test_waiting_orchestration_survives_a_killed_devhost(tmp_path: Path):
     second = DevhostProcess(data, extra_args=["--no-timers"]).start()
     try:
         assert probe_status(second, instance_id)["runtimeStatus"] == "Running"
-        status, _, _ = second.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {"by": "after-restart"})
+        status, _, _ = second.request("POST", f"/api/diagnostics/probes/{instance_id}/ack", {"by": "after-restart"},
+                                      headers=second.auth())
         assert status == 202
         done = wait_status(second, instance_id, "Completed")
         assert done["output"]["outcome"] == "acknowledged"

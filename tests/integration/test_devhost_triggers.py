@@ -62,7 +62,8 @@ def test_product_status_follows_the_kill_switch(devhost):
     status, _, body = devhost.request("GET", "/api/product/status")
     assert status == 200 and body["state"] == "operational" and body["productDisabled"] is False
     store = SqliteStore(devhost.data_dir / STORE_FILE)
-    store.container("controls").upsert({"id": KILL_SWITCH_ID, "scope": PRODUCT_SCOPE, "active": True,
+    store.container("controls").upsert({"id": KILL_SWITCH_ID, "scope": PRODUCT_SCOPE, "kind": "kill-switch",
+                                        "active": True,
                                         "reason": "exchange outage", "actor": "ops@example.com"})
     store.close()
     status, _, body = devhost.request("GET", "/api/product/status")

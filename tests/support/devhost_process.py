@@ -82,6 +82,15 @@ class DevhostProcess:
             raw = exc.read()
             return exc.code, {k.lower(): v for k, v in exc.headers.items()}, _decode(raw)
 
+    def token(self, user: str = "ops-1", tenant: str = "demo", roles: tuple[str, ...] = ("operator",)) -> str:
+        """A development token the running devhost accepts (its data-dir HS256 secret)."""
+        from shared.auth.dev_tokens import dev_secret, mint
+
+        return mint(dev_secret(self.data_dir), user, tenant, list(roles))
+
+    def auth(self, user: str = "ops-1", tenant: str = "demo", roles: tuple[str, ...] = ("operator",)) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(user, tenant, roles)}"}
+
     def wait_for(self, predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> Any:
         deadline = time.monotonic() + timeout
         last = None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 import azure.functions as func
 import pytest
 
 from functions import health
+from functions.api_kit import ApiContext, ApiResponse
 from shared import bootstrap
 from shared.config import Settings, load_settings
 from shared.product import product_info
@@ -24,25 +24,21 @@ def broken_config(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     bootstrap.install_runtime(None)
 
 
-def call(fn: object) -> func.HttpResponse:
+def context() -> ApiContext:
     req = func.HttpRequest(method="GET", url="http://h/api/x", headers={}, body=b"")
-    user = fn.build().get_user_function()  # type: ignore[attr-defined]
-    result: func.HttpResponse = user(req)
-    return result
+    return ApiContext(req=req, request_id="trace-health-01", principal=None)
 
 
 def test_health_is_503_when_runtime_cannot_start(broken_config):
-    resp = call(health.health)
-    body = json.loads(resp.get_body())
-    assert resp.status_code == 503 and body["status"] == "unhealthy"
-    assert "ConfigError" in body["detail"] and "super-secret-key" not in resp.get_body().decode()
+    resp: ApiResponse = health.health(context())
+    assert resp.status == 503 and resp.body["status"] == "unhealthy"
+    assert "ConfigError" in resp.body["detail"] and "super-secret-key" not in repr(resp.body)
 
 
 def test_status_is_disabled_when_runtime_cannot_start(broken_config):
-    resp = call(health.status)
-    body = json.loads(resp.get_body())
-    assert resp.status_code == 503
-    assert body["productDisabled"] is True and body["tradingAllowed"] is False
+    resp: ApiResponse = health.status(context())
+    assert resp.status == 503
+    assert resp.body["productDisabled"] is True and resp.body["tradingAllowed"] is False
 
 
 def test_failed_build_is_not_retried_by_every_request(broken_config, monkeypatch):
