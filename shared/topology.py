@@ -23,6 +23,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("leases", "/id"),
     ContainerSpec("paper", "/accountId"),  # the paper exchange's own book (it plays the exchange)
     ContainerSpec("failures", "/queue"),  # why a queue message failed, per delivery (see services/failures)
+    ContainerSpec("events", "/stream"),  # the event feed: one stream per tenant plus "global" (services/events)
 )
 
 STRATEGY_TICKS = "strategy-ticks"

@@ -1,0 +1,39 @@
+"""What belongs to a tenant: its profiles and the accounts they trade.
+
+Orders, ledger and positions are partitioned by account, so every tenant-scoped read
+first asks which accounts the caller's tenant owns (from the token's tenant, never from
+the request) and refuses any other account as "not found".
+"""
+
+from __future__ import annotations
+
+from shared.domain.profiles import Profile
+from shared.ports import Filter, NotFound, Query, Store
+
+
+def tenant_profiles(store: Store, tenant_id: str) -> list[Profile]:
+    profiles: list[Profile] = []
+    continuation = None
+    while True:
+        page = store.container("profiles").query(
+            Query(where=[Filter("kind", "=", "profile")], limit=200, continuation=continuation),
+            partition_key=tenant_id)
+        profiles.extend(Profile.from_doc(d) for d in page.items)
+        if page.continuation is None:
+            return profiles
+        continuation = page.continuation
+
+
+def tenant_accounts(store: Store, tenant_id: str) -> list[str]:
+    """The tenant's account ids, sorted (a stable order for merged listings)."""
+    return sorted({p.account_id for p in tenant_profiles(store, tenant_id)})
+
+
+def require_account(store: Store, tenant_id: str, account_id: str) -> None:
+    """``NotFound`` unless the account belongs to the tenant (no hint that it exists)."""
+    if account_id not in tenant_accounts(store, tenant_id):
+        raise NotFound(f"no account {account_id!r} in this tenant")
+
+
+def require_profile(store: Store, tenant_id: str, profile_id: str) -> Profile:
+    return Profile.from_doc(store.container("profiles").read(profile_id, tenant_id))
