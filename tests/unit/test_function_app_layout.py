@@ -5,11 +5,10 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import function_app
-from devhost.registry import read_functions
+from tests.support.app_functions import app_specs
 
 REPO = Path(__file__).resolve().parents[2]
-SPECS = {s.name: s for s in read_functions(function_app.app.get_functions())}
+SPECS = {s.name: s for s in app_specs()}
 
 
 def test_every_trigger_kind_is_registered():
