@@ -50,6 +50,7 @@ class ApiRoute:
     response_model: type[BaseModel] | None = None
     tags: tuple[str, ...] = ()
     success_status: int | None = None
+    extra_statuses: tuple[int, ...] = ()
 
     @property
     def path(self) -> str:
@@ -269,6 +270,7 @@ def api_route(
     tags: tuple[str, ...] = (),
     durable_client: bool = False,
     success_status: int | None = None,
+    extra_statuses: tuple[int, ...] = (),
 ) -> Callable[[Callable[[ApiContext], Any]], Callable[[ApiContext], Any]]:
     """Register an endpoint. With ``durable_client`` the handler is ``async`` and gets the
     durable orchestration client as ``ctx.client`` (``bp`` must be a ``df.Blueprint``)."""
@@ -278,7 +280,8 @@ def api_route(
     spec = ApiRoute(name=name, method=method, route=route, summary=summary, role=role,
                     tenant_scoped=tenant_scoped and not isinstance(role, _Public),
                     writes=method in ("POST", "PUT", "PATCH", "DELETE"), request_model=request, query_model=query,
-                    response_model=response, tags=tags, success_status=success_status)
+                    response_model=response, tags=tags, success_status=success_status,
+                    extra_statuses=extra_statuses)
 
     def decorate(handler: Callable[[ApiContext], Any]) -> Callable[[ApiContext], Any]:
         registered: Any

@@ -13,6 +13,7 @@ bp = func.Blueprint()
 
 
 @api_route(bp, name="health", method="GET", route="health", role=PUBLIC, tenant_scoped=False, tags=("system",),
+           extra_statuses=(503,),
            summary="Store and queue reachable, mode and version; 503 when a dependency fails")
 def health(ctx: ApiContext) -> ApiResponse:
     try:
@@ -24,6 +25,7 @@ def health(ctx: ApiContext) -> ApiResponse:
 
 
 @api_route(bp, name="product_status", method="GET", route="product/status", role=PUBLIC, tenant_scoped=False,
+           extra_statuses=(503,),
            tags=("system",), summary="Kill switch and maintenance; unknown control state answers 503 'disabled'")
 def status(ctx: ApiContext) -> ApiResponse:
     try:

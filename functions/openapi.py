@@ -37,8 +37,10 @@ _ERRORS: Final[dict[str, str]] = {
     "409": "The resource already exists or changed meanwhile.",
     "412": "The resource changed; read it again and retry.",
     "422": "The body or query failed validation; `errors` names each field.",
+    "428": "The resource exists: send `If-Match` with the ETag you read.",
     "429": "Too many writes; wait for the `Retry-After` seconds.",
     "500": "Unexpected failure; quote the request id to support.",
+    "503": "Product disabled (kill switch), maintenance (writes), or a dependency is down.",
 }
 
 _PROBLEM_SCHEMA: Final[dict[str, Any]] = {
@@ -74,14 +76,16 @@ def openapi_path(route: ApiRoute) -> tuple[str, list[str]]:
 
 def _error_codes(route: ApiRoute) -> list[str]:
     """Only the errors this route can answer with (a public route never says 401)."""
-    codes = ["400", "404", "409", "412", "500"]
+    codes = ["400", "404", "409", "412", "500", *(str(c) for c in route.extra_statuses)]
     if route.role is not PUBLIC:
         codes += ["401", "403"]
         if route.writes:
             codes.append("429")
+        if "admin" not in route.tags:
+            codes.append("503")  # the kill switch (and maintenance, for writes) closes it
     if route.request_model is not None or route.query_model is not None:
         codes.append("422")
-    return sorted(codes)
+    return sorted(set(codes))
 
 
 def _success(route: ApiRoute, response_ref: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
