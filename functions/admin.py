@@ -67,31 +67,36 @@ def _change(ctx: ApiContext, target: ca.ControlTarget) -> ApiResponse:
 
 
 @api_route(bp, name="admin_set_kill_switch", method="PUT", route="admin/controls/kill-switch", role=Role.ADMIN,
-           request=ControlChange, tags=("admin",), extra_statuses=(428,), summary="Set or clear the product kill switch")
+           request=ControlChange, tags=("admin",),
+           extra_statuses=(428,), summary="Set or clear the product kill switch")
 def set_kill_switch(ctx: ApiContext) -> ApiResponse:
     return _change(ctx, ca.kill_switch())
 
 
 @api_route(bp, name="admin_set_maintenance", method="PUT", route="admin/controls/maintenance", role=Role.ADMIN,
-           request=ControlChange, tags=("admin",), extra_statuses=(428,), summary="Set or clear maintenance (surfaces read-only)")
+           request=ControlChange, tags=("admin",),
+           extra_statuses=(428,), summary="Set or clear maintenance (surfaces read-only)")
 def set_maintenance(ctx: ApiContext) -> ApiResponse:
     return _change(ctx, ca.maintenance())
 
 
 @api_route(bp, name="admin_set_global_halt", method="PUT", route="admin/controls/global-halt", role=Role.OPERATOR,
-           request=ControlChange, tags=("admin",), extra_statuses=(428,), summary="Halt or resume all trading")
+           request=ControlChange, tags=("admin",),
+           extra_statuses=(428,), summary="Halt or resume all trading")
 def set_global_halt(ctx: ApiContext) -> ApiResponse:
     return _change(ctx, ca.global_halt())
 
 
 @api_route(bp, name="admin_set_tenant_halt", method="PUT", route="admin/controls/tenant-halt", role=Role.OPERATOR,
-           request=ControlChange, tags=("admin",), extra_statuses=(428,), summary="Halt or resume trading for the caller's tenant")
+           request=ControlChange, tags=("admin",),
+           extra_statuses=(428,), summary="Halt or resume trading for the caller's tenant")
 def set_tenant_halt(ctx: ApiContext) -> ApiResponse:
     return _change(ctx, ca.tenant_halt(ctx.caller.tenant_id))
 
 
 @api_route(bp, name="admin_set_profile_halt", method="PUT", route="admin/controls/profiles/{profileId}/halt",
-           role=Role.OPERATOR, request=ControlChange, tags=("admin",), extra_statuses=(428,),
+           role=Role.OPERATOR, request=ControlChange, tags=("admin",),
+           extra_statuses=(428,),
            summary="Halt or resume one of the caller's tenant's profiles")
 def set_profile_halt(ctx: ApiContext) -> ApiResponse:
     profile_id = ctx.route_params["profileId"]
