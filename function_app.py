@@ -9,10 +9,17 @@ import azure.functions as func
 
 from durable.probe import bp as probe_bp
 from functions.admin import bp as admin_bp
+from functions.events_api import bp as events_api_bp
+from functions.flags_api import bp as flags_api_bp
 from functions.health import bp as health_bp
 from functions.heartbeat import bp as heartbeat_bp
+from functions.market_api import bp as market_api_bp
 from functions.openapi import bp as openapi_bp
+from functions.orders_api import bp as orders_api_bp
+from functions.profiles_api import bp as profiles_api_bp
+from functions.session_api import bp as session_api_bp
 from functions.trading import bp as trading_bp
+from functions.trading_api import bp as trading_api_bp
 
 app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -21,4 +28,11 @@ app.register_functions(heartbeat_bp)
 app.register_functions(probe_bp)
 app.register_functions(trading_bp)
 app.register_functions(admin_bp)
+app.register_functions(session_api_bp)
+app.register_functions(market_api_bp)
+app.register_functions(trading_api_bp)
+app.register_functions(orders_api_bp)
+app.register_functions(profiles_api_bp)
+app.register_functions(flags_api_bp)
+app.register_functions(events_api_bp)
 app.register_functions(openapi_bp)

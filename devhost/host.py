@@ -27,6 +27,7 @@ from devhost.http_host import add_http_functions, not_found_middleware
 from devhost.registry import FunctionSpec, by_kind, read_functions
 from devhost.servicebus import QueuePump
 from devhost.timers import TimerScheduler
+from shared.adapters.clock import SystemClock
 from shared.bootstrap import DURABLE_FILE, Runtime, build_runtime, install_runtime
 from shared.config import load_settings
 from shared.product import product_info
@@ -119,8 +120,10 @@ class DevHost:
         port = sock.getsockname()[1]
         self.base_url = f"http://{self.options.host}:{port}"
 
+        # Durable timers run on real time (as on Azure): expiries are promises to people,
+        # not market time, so the accelerated replay clock must not shorten them.
         self._durable = DurableRuntime(
-            settings.data_dir / DURABLE_FILE, self.specs, base_url=self.base_url, clock=self.runtime.clock
+            settings.data_dir / DURABLE_FILE, self.specs, base_url=self.base_url, clock=SystemClock()
         )
         app = web.Application(middlewares=[not_found_middleware()], client_max_size=8 * 1024 * 1024)
         self._add_admin_routes(app)

@@ -271,15 +271,19 @@ def api_route(
     durable_client: bool = False,
     success_status: int | None = None,
     extra_statuses: tuple[int, ...] = (),
+    writes: bool | None = None,
 ) -> Callable[[Callable[[ApiContext], Any]], Callable[[ApiContext], Any]]:
     """Register an endpoint. With ``durable_client`` the handler is ``async`` and gets the
-    durable orchestration client as ``ctx.client`` (``bp`` must be a ``df.Blueprint``)."""
+    durable orchestration client as ``ctx.client`` (``bp`` must be a ``df.Blueprint``).
+    ``writes`` defaults to "the method changes state"; a POST that changes nothing of the
+    product (client telemetry) says ``writes=False``, and then a viewer may call it."""
     if not isinstance(role, (Role, _Public)):
         raise TypeError(f"route {route}: declare a minimum role (or PUBLIC)")
     method = method.upper()
     spec = ApiRoute(name=name, method=method, route=route, summary=summary, role=role,
                     tenant_scoped=tenant_scoped and not isinstance(role, _Public),
-                    writes=method in ("POST", "PUT", "PATCH", "DELETE"), request_model=request, query_model=query,
+                    writes=method in ("POST", "PUT", "PATCH", "DELETE") if writes is None else writes,
+                    request_model=request, query_model=query,
                     response_model=response, tags=tags, success_status=success_status,
                     extra_statuses=extra_statuses)
 

@@ -44,6 +44,7 @@ class Settings:
     auth_jwks_url: str | None = None
     auth_hs256_secret: str | None = None
     auth_tenant_claim: str = "tid"
+    paging_secret: str | None = None
 
     def __repr__(self) -> str:  # never print credentials
         return f"Settings({self.describe()!r})"
@@ -83,6 +84,8 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "AUTH_JWKS_URL": (None, "the issuer's JWKS (https); with ISSUER and AUDIENCE enables RS256 verification"),
     "AUTH_HS256_SECRET": (None, "development only: HS256 shared secret (32+ chars); refused in production"),
     "AUTH_TENANT_CLAIM": ("tid", "token claim that names the tenant (falls back to `tenant`)"),
+    "PAGING_SECRET": (None, "secret (32+ chars, the same on every instance) signing list continuation tokens; "
+                            "required in production, development keeps one in `<data_dir>/paging-secret`"),
 }
 
 
@@ -148,7 +151,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auth_jwks_url=_get(env, prefix, "AUTH_JWKS_URL"),
         auth_hs256_secret=_get(env, prefix, "AUTH_HS256_SECRET"),
         auth_tenant_claim=_get(env, prefix, "AUTH_TENANT_CLAIM") or "tid",
+        paging_secret=_get(env, prefix, "PAGING_SECRET"),
     )
+    if settings.paging_secret is not None and len(settings.paging_secret) < 32:
+        raise ConfigError(f"{prefix}PAGING_SECRET must be at least 32 characters")
     _check_auth(settings, prefix)
     if bool(settings.bybit_api_key) != bool(settings.bybit_api_secret):
         raise ConfigError(f"{prefix}BYBIT_API_KEY and {prefix}BYBIT_API_SECRET must be set together")

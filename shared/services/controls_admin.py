@@ -8,6 +8,7 @@ the control's version.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,9 @@ from shared.domain.controls import (
 )
 from shared.ports import NotFound, PreconditionFailed, Store
 from shared.services.audit import append_audit
+from shared.services.events import GLOBAL_STREAM, publish, tenant_stream
+
+log = logging.getLogger("halyard.controls")
 
 
 class PreconditionRequired(Exception):
@@ -98,7 +102,16 @@ def set_control(
                  details={"reason": reason, "until": until.isoformat() if until else None,
                           "version": control.version, "previousActive": current.active if current else False},
                  request_id=request_id, at=now)
-    return control, str(saved["_etag"])
+    etag = str(saved["_etag"])
+    # Every surface learns of the change within seconds through the event feed: product
+    # and global controls on the global stream, tenant and profile halts on the tenant's.
+    stream = GLOBAL_STREAM if target.scope in (PRODUCT_SCOPE, GLOBAL_SCOPE) else (
+        target.scope if target.scope.startswith("tenant:") else tenant_stream(audit_tenant))
+    try:
+        publish(store, stream, "control.changed", control_view(control, etag), now, request_id)
+    except Exception:  # the control is written and audited; a lost notification must not undo that
+        log.exception("could not publish control.changed for %s/%s", target.scope, target.control_id)
+    return control, etag
 
 
 def visible_controls(store: Store, tenant_id: str, profile_ids: list[str]) -> list[tuple[Control, str]]:

@@ -198,7 +198,7 @@ def _resume_pending(intent: OrderIntent, order: Order, etag: str, ctx: Execution
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
     if placed is not None:
-        return _record(order, etag, placed, ctx)
+        return record_exchange_state(order, etag, placed, ctx)
     refusal = _check(intent, ctx, own_order_id=intent.id)  # the world may have changed since
     if refusal is not None:
         rejected = transition(order, OrderStatus.REJECTED, ctx.clock.now(), reject_reason=refusal.reason)
@@ -223,10 +223,10 @@ def _submit_and_record(intent: OrderIntent, order: Order, etag: str, ctx: Execut
         return write_order(ctx, rejected, etag, [], quote, outcome="rejected", reason=str(exc))
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
-    return _record(order, etag, placed, ctx)
+    return record_exchange_state(order, etag, placed, ctx)
 
 
-def _record(order: Order, etag: str, placed: ExchangeOrder, ctx: ExecutionContext,
+def record_exchange_state(order: Order, etag: str, placed: ExchangeOrder, ctx: ExecutionContext,
             outcome: Outcome = "executed") -> ExecutionResult:
     """Apply the fills we do not have yet and the exchange's status, in batches."""
     exchange = ctx.exchange_for(order.account_id)
@@ -278,7 +278,7 @@ def sync_account(ctx: ExecutionContext, account_id: str) -> int:
             raise RetryLater(f"exchange unavailable: {exc}") from exc
         if placed is None:
             continue  # vanished orders are reconciliation's to judge
-        if _record(order, doc["_etag"], placed, ctx, outcome="synced").outcome == "synced":
+        if record_exchange_state(order, doc["_etag"], placed, ctx, outcome="synced").outcome == "synced":
             changed += 1
     return changed
 
@@ -290,9 +290,16 @@ def sync_message(account_id: str, marker: str) -> tuple[str, str]:
 
 
 def handle_order_message(body: str, ctx: ExecutionContext) -> ExecutionResult:
-    """What ``execute_order_intent`` runs: an order intent, or a sync of an account."""
+    """What ``execute_order_intent`` runs: an order intent, a sync of an account, or a
+    trader's cancel (``shared.services.cancels``; imported here, as it builds on this module)."""
     data = json.loads(body)
     if isinstance(data, dict) and data.get("kind") == SYNC_KIND:
         changed = sync_account(ctx, str(data["accountId"]))
         return ExecutionResult("synced", None, f"{changed} orders changed")
+    from shared.services.cancels import CANCEL_KIND, cancel_order
+
+    if isinstance(data, dict) and data.get("kind") == CANCEL_KIND:
+        request_id = data.get("requestId")
+        return cancel_order(ctx, str(data["accountId"]), str(data["orderId"]), str(data.get("actor") or "unknown"),
+                            str(request_id) if request_id else None)
     return execute_intent(OrderIntent.model_validate(data), ctx)

@@ -10,6 +10,7 @@ from the fill and the order, so a projection that runs twice changes nothing.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,6 +36,9 @@ from shared.ports import (
     Store,
 )
 from shared.services.audit import AlreadyAppended, append_audit
+from shared.services.events import publish, tenant_stream
+
+log = logging.getLogger("halyard.orders")
 
 Outcome = Literal["executed", "duplicate", "blocked", "rejected", "synced"]
 SYSTEM_ACTOR = "system:execution"
@@ -153,6 +157,11 @@ def write_order(ctx: ExecutionContext, order: Order, etag: str | None, fills: li
             if isinstance(exc.cause, (PreconditionFailed, Conflict)):
                 continue  # the position moved: re-read it and rebuild the batch
             raise RetryLater(f"could not record the order: {type(exc.cause).__name__}") from exc
+        try:  # surfaces follow orders through the feed; the record above is what counts
+            publish(ctx.store, tenant_stream(order.tenant_id), "order.updated",
+                    {**order.to_doc(), "outcome": outcome}, now, order.request_id)
+        except Exception:
+            log.exception("could not publish order.updated for %s", order.id)
         project_outbox(ctx, order.account_id)
         return ExecutionResult(outcome, order, reason)
     raise RetryLater("position kept changing while recording")
