@@ -139,7 +139,8 @@ def test_hs256_signed_with_the_rs_public_key_is_refused(jwks, keys):
 ])
 def test_bad_claims_are_refused(jwks, keys, overrides, match):
     now = int(time.time())
-    resolved = {k: (now + v if k in ("exp", "nbf") and isinstance(v, int) else v) for k, v in overrides.items()}
+    resolved: dict[str, Any] = {k: (now + v if k in ("exp", "nbf") and isinstance(v, int) else v)
+                                for k, v in overrides.items()}
     refused(jwks.verifier(), rs_token(keys["k1"], **resolved), match)
 
 
