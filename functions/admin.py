@@ -66,21 +66,24 @@ def _change(ctx: ApiContext, target: ca.ControlTarget) -> ApiResponse:
     return ApiResponse(ca.control_view(control, etag), headers={"etag": etag})
 
 
-@api_route(bp, name="admin_set_kill_switch", method="PUT", route="admin/controls/kill-switch", role=Role.ADMIN,
+@api_route(bp, name="admin_set_kill_switch", tenant_scoped=False,
+           method="PUT", route="admin/controls/kill-switch", role=Role.ADMIN,
            request=ControlChange, tags=("admin",),
            extra_statuses=(428,), summary="Set or clear the product kill switch")
 def set_kill_switch(ctx: ApiContext) -> ApiResponse:
     return _change(ctx, ca.kill_switch())
 
 
-@api_route(bp, name="admin_set_maintenance", method="PUT", route="admin/controls/maintenance", role=Role.ADMIN,
+@api_route(bp, name="admin_set_maintenance", tenant_scoped=False,
+           method="PUT", route="admin/controls/maintenance", role=Role.ADMIN,
            request=ControlChange, tags=("admin",),
            extra_statuses=(428,), summary="Set or clear maintenance (surfaces read-only)")
 def set_maintenance(ctx: ApiContext) -> ApiResponse:
     return _change(ctx, ca.maintenance())
 
 
-@api_route(bp, name="admin_set_global_halt", method="PUT", route="admin/controls/global-halt", role=Role.OPERATOR,
+@api_route(bp, name="admin_set_global_halt", tenant_scoped=False,
+           method="PUT", route="admin/controls/global-halt", role=Role.OPERATOR,
            request=ControlChange, tags=("admin",),
            extra_statuses=(428,), summary="Halt or resume all trading")
 def set_global_halt(ctx: ApiContext) -> ApiResponse:

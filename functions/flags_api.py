@@ -41,7 +41,8 @@ def _view(doc: dict[str, Any]) -> dict[str, Any]:
     return {**{k: v for k, v in doc.items() if not k.startswith("_")}, "etag": doc["_etag"]}
 
 
-@api_route(bp, name="admin_list_feature_flags", method="GET", route="admin/feature-flags", role=Role.OPERATOR,
+@api_route(bp, name="admin_list_feature_flags", tenant_scoped=False,
+           method="GET", route="admin/feature-flags", role=Role.OPERATOR,
            tags=("admin",), summary="Stored feature flags, with ETags")
 def list_flags(ctx: ApiContext) -> dict[str, Any]:
     page = runtime().store.container("controls").query(Query(order_by=OrderBy("id"), limit=500),
@@ -49,7 +50,8 @@ def list_flags(ctx: ApiContext) -> dict[str, Any]:
     return {"items": [_view(d) for d in page.items]}
 
 
-@api_route(bp, name="admin_set_feature_flag", method="PUT", route="admin/feature-flags/{name}", role=Role.ADMIN,
+@api_route(bp, name="admin_set_feature_flag", tenant_scoped=False,
+           method="PUT", route="admin/feature-flags/{name}", role=Role.ADMIN,
            request=FlagChange, tags=("admin",), summary="Switch a feature flag on or off (If-Match when it exists)")
 def set_flag(ctx: ApiContext) -> ApiResponse:
     name = ctx.route_params["name"]

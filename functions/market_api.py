@@ -236,7 +236,8 @@ def _candle_out(candle: Candle) -> dict[str, Any]:
     return {k: v for k, v in doc.items() if k not in ("symbol", "interval")}
 
 
-@api_route(bp, name="market_symbols", method="GET", route="v1/symbols", role=Role.VIEWER, response=Instruments,
+@api_route(bp, name="market_symbols", tenant_scoped=False,
+           method="GET", route="v1/symbols", role=Role.VIEWER, response=Instruments,
            tags=("market",), summary="Tradable instruments with their filters (tick, lot, min notional as strings)")
 def symbols(ctx: ApiContext) -> dict[str, Any]:
     try:
@@ -246,7 +247,8 @@ def symbols(ctx: ApiContext) -> dict[str, Any]:
     return {"items": [i.to_doc() for i in found]}
 
 
-@api_route(bp, name="market_tickers", method="GET", route="v1/tickers", role=Role.VIEWER, query=TickersQuery,
+@api_route(bp, name="market_tickers", tenant_scoped=False,
+           method="GET", route="v1/tickers", role=Role.VIEWER, query=TickersQuery,
            response=Tickers, tags=("market",), summary="Last price, 24h change and volume of up to 20 symbols")
 def tickers(ctx: ApiContext) -> dict[str, Any]:
     wanted = ctx.query.symbols.split(",")
@@ -258,7 +260,8 @@ def tickers(ctx: ApiContext) -> dict[str, Any]:
     return {"items": [t.to_doc() for t in found], "missing": [s for s in wanted if s not in have]}
 
 
-@api_route(bp, name="market_candles", method="GET", route="v1/candles", role=Role.VIEWER, query=CandlesQuery,
+@api_route(bp, name="market_candles", tenant_scoped=False,
+           method="GET", route="v1/candles", role=Role.VIEWER, query=CandlesQuery,
            response=CandlesOut, tags=("market",),
            summary="Closed candles, oldest first: the last `limit` up to `to` (or now), or `limit` from `from`")
 def candles(ctx: ApiContext) -> dict[str, Any]:
@@ -266,7 +269,7 @@ def candles(ctx: ApiContext) -> dict[str, Any]:
     return {"symbol": q.symbol, "interval": q.interval, "items": [_candle_out(c) for c in load_candles(q)]}
 
 
-@api_route(bp, name="market_indicators", method="GET", route="v1/indicators", role=Role.VIEWER,
+@api_route(bp, name="market_indicators", tenant_scoped=False, method="GET", route="v1/indicators", role=Role.VIEWER,
            query=IndicatorsQuery, response=IndicatorOut, tags=("market",),
            summary="An indicator (sma, ema, rsi, macd, atr, bollinger, vwap) over the candles window")
 def indicators(ctx: ApiContext) -> dict[str, Any]:
