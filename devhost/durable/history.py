@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.sqlite_tx import immediate_transaction
+
 TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 
 _SCHEMA = """
@@ -169,17 +171,8 @@ class HistoryStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate_transaction(self._conn) as conn:
             yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            # Also after a failed COMMIT (SQLITE_BUSY, I/O error), which can leave the
-            # transaction open and the write lock held against every other writer.
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
 
     # --- instances ---------------------------------------------------------
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from shared.adapters.clock import SystemClock
+from shared.adapters.sqlite_tx import immediate_transaction
 from shared.ports import (
     Clock,
     DeadLetter,
@@ -155,15 +156,8 @@ class SqliteQueueBroker:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding SQLite's write lock from its first statement."""
-        with self._read() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        with self._read() as conn, immediate_transaction(conn):
+            yield conn
 
 
 class SqliteQueue:
