@@ -30,6 +30,7 @@ from shared.domain.profiles import Profile, RiskLimits
 from shared.ports import Filter, NotFound, OrderBy, Query, Store
 from shared.services.audit import append_audit
 from shared.services.events import publish, tenant_stream
+from shared.services.listing import all_items
 from shared.services.strategies import StrategyVersionNotFound, load_version
 
 bp = func.Blueprint()
@@ -128,16 +129,9 @@ def _record(ctx: ApiContext, action: str, profile_id: str, details: dict[str, An
 @api_route(bp, name="profiles_list", method="GET", route="v1/profiles", role=Role.VIEWER, tags=("profiles",),
            summary="The caller's tenant's strategy profiles")
 def list_profiles(ctx: ApiContext) -> dict[str, Any]:
-    items: list[dict[str, Any]] = []
-    continuation = None
-    while True:
-        page = runtime().store.container("profiles").query(
-            Query(where=[Filter("kind", "=", "profile")], order_by=OrderBy("id"), limit=200,
-                  continuation=continuation), partition_key=ctx.caller.tenant_id)
-        items.extend(_view(d) for d in page.items)
-        if page.continuation is None:
-            return {"items": items}
-        continuation = page.continuation
+    query = Query(where=[Filter("kind", "=", "profile")], order_by=OrderBy("id"), limit=200)
+    profiles = runtime().store.container("profiles")
+    return {"items": [_view(d) for d in all_items(profiles, query, ctx.caller.tenant_id)]}
 
 
 @api_route(bp, name="profiles_create", method="POST", route="v1/profiles", role=Role.TRADER, request=ProfileWrite,

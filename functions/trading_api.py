@@ -34,6 +34,7 @@ from shared.domain.ledger import balance
 from shared.domain.positions import market_value, unrealized_pnl
 from shared.domain.trading import Fill, LedgerEntry, Order, OrderStatus, Position
 from shared.ports import Filter, MarketDataError, NotFound, OrderBy, Query
+from shared.services.listing import all_items
 from shared.services.order_records import position_from_doc
 from shared.services.paging_key import paging_secret
 from shared.services.tenancy import require_profile, tenant_accounts
@@ -173,15 +174,9 @@ def trades(ctx: ApiContext) -> dict[str, Any]:
 
 def account_balance(account_id: str) -> tuple[Decimal, str | None]:
     """The sum of every entry of the account (checked: no double-booked id, one asset)."""
-    entries: list[LedgerEntry] = []
-    continuation = None
-    while True:
-        page = runtime().store.container("ledger").query(Query(limit=500, continuation=continuation),
-                                                         partition_key=account_id)
-        entries.extend(LedgerEntry.from_doc(d) for d in page.items)
-        if page.continuation is None:
-            return balance(entries), (entries[0].asset if entries else None)
-        continuation = page.continuation
+    ledger = runtime().store.container("ledger")
+    entries = [LedgerEntry.from_doc(d) for d in all_items(ledger, Query(limit=500), account_id)]
+    return balance(entries), (entries[0].asset if entries else None)
 
 
 @api_route(bp, name="trading_ledger", method="GET", route="v1/ledger", role=Role.VIEWER, query=LedgerQuery,

@@ -15,6 +15,7 @@ from typing import Any
 from shared.domain.audit import AuditEvent
 from shared.domain.audit_chain import chain_event, verify_chain
 from shared.ports import BatchFailed, BatchOp, Conflict, Container, Filter, NotFound, OrderBy, PreconditionFailed, Query
+from shared.services.listing import all_items
 
 MAX_APPEND_ATTEMPTS = 50
 HEAD_ID = "chain-head"
@@ -67,16 +68,8 @@ def append_audit(
 
 
 def read_chain(audit: Container, tenant_id: str) -> list[AuditEvent]:
-    events: list[AuditEvent] = []
-    continuation = None
-    while True:
-        query = Query(where=[Filter("seq", "exists", True)], order_by=OrderBy("seq"), limit=500,
-                      continuation=continuation)
-        page = audit.query(query, partition_key=tenant_id)
-        events.extend(AuditEvent.from_doc(doc) for doc in page.items)
-        if page.continuation is None:
-            return events
-        continuation = page.continuation
+    query = Query(where=[Filter("seq", "exists", True)], order_by=OrderBy("seq"), limit=500)
+    return [AuditEvent.from_doc(doc) for doc in all_items(audit, query, tenant_id)]
 
 
 def verify_tenant_chain(audit: Container, tenant_id: str) -> int | None:

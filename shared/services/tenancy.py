@@ -9,19 +9,12 @@ from __future__ import annotations
 
 from shared.domain.profiles import Profile
 from shared.ports import Filter, NotFound, Query, Store
+from shared.services.listing import all_items
 
 
 def tenant_profiles(store: Store, tenant_id: str) -> list[Profile]:
-    profiles: list[Profile] = []
-    continuation = None
-    while True:
-        page = store.container("profiles").query(
-            Query(where=[Filter("kind", "=", "profile")], limit=200, continuation=continuation),
-            partition_key=tenant_id)
-        profiles.extend(Profile.from_doc(d) for d in page.items)
-        if page.continuation is None:
-            return profiles
-        continuation = page.continuation
+    query = Query(where=[Filter("kind", "=", "profile")], limit=200)
+    return [Profile.from_doc(d) for d in all_items(store.container("profiles"), query, tenant_id)]
 
 
 def tenant_accounts(store: Store, tenant_id: str) -> list[str]:

@@ -44,7 +44,8 @@ from shared.ports import (
 )
 from shared.services.execution import sync_message
 from shared.services.halts import check_halts
-from shared.services.order_records import open_orders
+from shared.services.listing import all_items
+from shared.services.order_records import open_orders, position_from_doc, position_id, read_doc
 from shared.services.strategies import load_version
 from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
 
@@ -61,16 +62,8 @@ class TickContext:
 
 
 def enabled_profiles(store: Store) -> list[Profile]:
-    profiles: list[Profile] = []
-    continuation = None
-    while True:
-        page = store.container("profiles").query(
-            Query(where=[Filter("kind", "=", "profile"), Filter("enabled", "=", True)], limit=200,
-                  continuation=continuation))
-        profiles.extend(Profile.from_doc(d) for d in page.items)
-        if page.continuation is None:
-            return profiles
-        continuation = page.continuation
+    query = Query(where=[Filter("kind", "=", "profile"), Filter("enabled", "=", True)], limit=200)
+    return [Profile.from_doc(d) for d in all_items(store.container("profiles"), query)]
 
 
 def tick_message_id(profile_id: str, symbol: str, candle_time: datetime) -> str:
@@ -106,14 +99,6 @@ def intent_id(profile_id: str, symbol: str, candle_time: datetime, action: str) 
     ``[A-Za-z0-9_-]``)."""
     digest = hashlib.sha256(f"{profile_id}|{symbol}|{to_ms(candle_time)}|{action}".encode()).hexdigest()
     return f"i-{digest[:32]}"
-
-
-def _position(ctx: TickContext, account_id: str, symbol: str) -> tuple[Decimal, Decimal]:
-    try:
-        doc = ctx.store.container("orders").read(f"position:{symbol}", account_id)
-    except NotFound:
-        return Decimal(0), Decimal(0)
-    return Decimal(doc["qty"]), Decimal(doc["avgCost"])
 
 
 def run_tick(body: str, ctx: TickContext) -> Decision | None:
@@ -189,7 +174,9 @@ def _evaluate(ctx: TickContext, profile: Profile, version: StrategyVersion, symb
     candles = ctx.market.candles(symbol, profile.interval, end=candle_time, limit=bars)
     window = CandleSeries.from_candles(candles)
     [instrument] = ctx.market.instruments([symbol])
-    qty, avg_cost = _position(ctx, profile.account_id, symbol)
+    position = position_from_doc(read_doc(ctx.store.container("orders"), position_id(symbol), profile.account_id),
+                                 profile.account_id, symbol)
+    qty, avg_cost = position.qty, position.avg_cost
     balances = ctx.exchange_for(profile.account_id).balances()
     last_close = Decimal(repr(candles[-1].close)) if candles else Decimal(0)
     equity = balances.get(instrument.quote, Decimal(0)) + qty * last_close

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
@@ -32,6 +31,7 @@ from devhost.invocations import call_user_function
 from devhost.registry import read_functions
 from shared.adapters.clock import ManualClock
 from tests.integration import durable_test_app as test_app
+from tests.support.sqlite_faults import CommitFailsOnce
 
 SPECS = read_functions(test_app.app.get_functions())  # get_functions() may be called once
 START = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -404,23 +404,6 @@ def test_conflict_terminate_list_and_purge(run: Any, tmp_path: Path) -> None:
 # --- transient store errors -------------------------------------------------------------
 
 
-class _CommitFailsOnce:
-    """Wraps the history store's connection: its next COMMIT raises, as on SQLITE_BUSY."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.failed = False
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if sql.strip().upper() == "COMMIT" and not self.failed:
-            self.failed = True
-            raise sqlite3.OperationalError("database is locked")
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
-
-
 def test_locked_database_on_episode_commit_is_retried(
     run: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -432,7 +415,7 @@ def test_locked_database_on_episode_commit_is_retried(
             assert store is not None
             real_commit = store.commit_episode
             calls: list[int] = []
-            wrapper = _CommitFailsOnce(store._conn)
+            wrapper = CommitFailsOnce(store._conn)
 
             def flaky_commit(commit: Any) -> None:
                 calls.append(1)

@@ -18,6 +18,7 @@ from shared.domain.trading import LedgerEntry
 from shared.ports import Filter, Query, StoreUnavailable
 from shared.services.audit import verify_tenant_chain
 from shared.services.demo import DEMO_TENANT, PROFILES
+from shared.services.listing import all_items
 from shared.services.ticks import run_tick
 from tests.support.replay_driver import ReplayDriver
 
@@ -25,15 +26,7 @@ HOURS = 400
 
 
 def all_docs(driver: ReplayDriver, container: str, partition: str, *filters: Filter) -> list[dict[str, Any]]:
-    docs: list[dict[str, Any]] = []
-    continuation = None
-    while True:
-        page = driver.store.container(container).query(Query(where=list(filters), limit=500,
-                                                             continuation=continuation), partition_key=partition)
-        docs.extend(page.items)
-        if page.continuation is None:
-            return docs
-        continuation = page.continuation
+    return list(all_items(driver.store.container(container), Query(where=list(filters), limit=500), partition))
 
 
 @pytest.fixture(scope="module")

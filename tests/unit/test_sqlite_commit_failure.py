@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -18,25 +17,9 @@ from devhost.durable.history import HistoryStore
 from shared.adapters import sqlite_store
 from shared.adapters.sqlite_store import SqliteStore
 from shared.ports import ContainerSpec, NotFound, StoreUnavailable
+from tests.support.sqlite_faults import CommitFailsOnce
 
 CONTAINERS = (ContainerSpec("things", "/tenantId"),)
-
-
-class CommitFailsOnce:
-    """A connection whose next COMMIT raises (leaving its transaction open)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self.failed = False
-
-    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
-        if sql.strip().upper() == "COMMIT" and not self.failed:
-            self.failed = True
-            raise sqlite3.OperationalError("database is locked")
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
 
 
 @pytest.fixture
