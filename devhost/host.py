@@ -138,7 +138,8 @@ class DevHost:
             pump = QueuePump(spec, self.runtime.broker)
             self._pumps[spec.name] = pump
             await pump.start()
-        self._timers = TimerScheduler(by_kind(self.specs, "timer"), speed=self.options.timer_speed)
+        self._timers = TimerScheduler(by_kind(self.specs, "timer"), speed=self.options.timer_speed,
+                                     durable_binding=self._durable.client_binding)
         if self.options.timers:
             await self._timers.start()
         log.info(

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from azure.functions.timer import TimerRequest
 from croniter import croniter
@@ -36,9 +38,13 @@ def next_occurrence(schedule: str, after: datetime) -> datetime:
 
 
 class TimerScheduler:
-    def __init__(self, specs: list[FunctionSpec], *, speed: float = 1.0) -> None:
+    def __init__(self, specs: list[FunctionSpec], *, speed: float = 1.0,
+                 durable_binding: Callable[[], str] | None = None) -> None:
+        """``durable_binding`` serves timers that take the durable client (``starter`` of
+        an orchestration), as the Functions host binds it for them."""
         if speed <= 0:
             raise ValueError("timer speed must be positive")
+        self.durable_binding = durable_binding
         self.specs = {s.name: s for s in specs}
         self.speed = speed
         self._tasks: list[asyncio.Task[None]] = []
@@ -95,7 +101,12 @@ class TimerScheduler:
         )
         started = time.perf_counter()
         try:
-            await call_user_function(spec.user_function, {spec.trigger_arg: request})
+            kwargs: dict[str, Any] = {spec.trigger_arg: request}
+            if spec.durable_client_arg:
+                if self.durable_binding is None:
+                    raise RuntimeError(f"timer {spec.name} needs the durable client, which this host lacks")
+                kwargs[spec.durable_client_arg] = self.durable_binding()
+            await call_user_function(spec.user_function, kwargs)
         except Exception as exc:
             log.exception("timer %s failed", spec.name)
             log_invocation(spec.name, "timer", started, "failed", None, f"{type(exc).__name__}: {exc}")

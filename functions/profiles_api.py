@@ -32,6 +32,7 @@ from shared.services.audit import append_audit
 from shared.services.events import publish, tenant_stream
 from shared.services.listing import all_items
 from shared.services.strategies import StrategyVersionNotFound, load_version
+from shared.services.strategy_changes import strategy_owner
 
 bp = func.Blueprint()
 log = logging.getLogger("halyard.profiles")
@@ -85,6 +86,8 @@ def _invalid(field: str, message: str) -> HttpProblem:
 def _build(store: Store, body: ProfileWrite, profile_id: str, tenant_id: str, created_at: datetime | None,
            now: datetime) -> Profile:
     """The profile to store, after the checks a schema cannot make."""
+    if strategy_owner(store, body.strategy_id) not in (None, tenant_id):  # another tenant's: not there for this one
+        raise _invalid("strategyId", f"no strategy {body.strategy_id!r}")
     try:
         load_version(store, body.strategy_id, body.strategy_version)
     except StrategyVersionNotFound:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.config import Settings, load_settings
-from shared.ports import Clock, Conflict, Exchange, MarketData, NotFound, QueueBroker, Store
+from shared.ports import Clock, Conflict, Exchange, Llm, MarketData, NotFound, QueueBroker, Store
 from shared.product import ProductInfo, product_info
 
 STORE_FILE = "store.sqlite"
@@ -34,6 +34,7 @@ class Runtime:
     clock: Clock
     market: MarketData
     exchange_factory: Callable[[str], Exchange]
+    llm: Llm | None = None  # None: no key configured, the local advisor proposes
     _exchanges: dict[str, Exchange] = field(default_factory=dict)
     _exchange_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,6 +47,9 @@ class Runtime:
     def close(self) -> None:
         self.store.close()
         self.broker.close()
+        close_llm = getattr(self.llm, "close", None)  # the port does not require one
+        if callable(close_llm):
+            close_llm()
 
 
 REPLAY_ORIGIN_ID = "replay-origin"
@@ -134,10 +138,12 @@ def build_runtime(settings: Settings) -> Runtime:
         def bybit(account_id: str) -> Exchange:  # one Bybit account per deployment for now
             return BybitExchange(client, clock=real)
 
+    from shared.adapters.openai_llm import build_llm
     from shared.services.exchanges import exchange_factory
 
     return Runtime(settings=settings, product=product_info(), store=store, broker=broker, clock=clock,
-                   market=market, exchange_factory=exchange_factory(store, paper=paper, bybit=bybit))
+                   market=market, exchange_factory=exchange_factory(store, paper=paper, bybit=bybit),
+                   llm=build_llm(settings, app_title=product_info().display_name))
 
 
 def runtime() -> Runtime:

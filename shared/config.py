@@ -45,6 +45,12 @@ class Settings:
     auth_hs256_secret: str | None = None
     auth_tenant_claim: str = "tid"
     paging_secret: str | None = None
+    # AI review (see shared/adapters/openai_llm.py): without a key the local advisor proposes.
+    llm_base_url: str = "https://openrouter.ai/api/v1"
+    llm_model: str = "openai/gpt-4o-mini"
+    llm_api_key: str | None = None
+    llm_timeout_seconds: float = 30.0
+    advisor_max_evaluations: int = 60
 
     def __repr__(self) -> str:  # never print credentials
         return f"Settings({self.describe()!r})"
@@ -86,6 +92,14 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "AUTH_TENANT_CLAIM": ("tid", "token claim that names the tenant (falls back to `tenant`)"),
     "PAGING_SECRET": (None, "secret (32+ chars, the same on every instance) signing list continuation tokens; "
                             "required in production, development keeps one in `<data_dir>/paging-secret`"),
+    "LLM_BASE_URL": ("https://openrouter.ai/api/v1", "AI review: any OpenAI-compatible endpoint (https; "
+                                                     "http only in development, e.g. a local model server)"),
+    "LLM_MODEL": ("openai/gpt-4o-mini", "AI review: model id at that endpoint (it must support json_schema "
+                                        "structured outputs)"),
+    "LLM_API_KEY": (None, "AI review: the endpoint's API key (a Key Vault reference); unset: the local "
+                          "advisor proposes parameters instead; never logged or stored"),
+    "LLM_TIMEOUT_SECONDS": ("30", "AI review: time budget of one review call, retries included (1-300)"),
+    "ADVISOR_MAX_EVALUATIONS": ("60", "local advisor: most simulator runs one proposal may cost (1-1000)"),
 }
 
 
@@ -130,6 +144,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     demo = (_get(env, prefix, "DEMO") or "1").strip()
     if demo not in ("0", "1"):
         raise ConfigError(f"{prefix}DEMO must be 0 or 1")
+    llm_timeout = _number(env, prefix, "LLM_TIMEOUT_SECONDS", low=1.0, high=300.0)
+    advisor_evaluations = _number(env, prefix, "ADVISOR_MAX_EVALUATIONS", low=1, high=1000, integer=True)
     settings = Settings(
         mode=mode,  # type: ignore[arg-type]
         environment=environment,
@@ -152,10 +168,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         auth_hs256_secret=_get(env, prefix, "AUTH_HS256_SECRET"),
         auth_tenant_claim=_get(env, prefix, "AUTH_TENANT_CLAIM") or "tid",
         paging_secret=_get(env, prefix, "PAGING_SECRET"),
+        llm_base_url=(_get(env, prefix, "LLM_BASE_URL") or "https://openrouter.ai/api/v1").rstrip("/"),
+        llm_model=_get(env, prefix, "LLM_MODEL") or "openai/gpt-4o-mini",
+        llm_api_key=_get(env, prefix, "LLM_API_KEY"),
+        llm_timeout_seconds=llm_timeout,
+        advisor_max_evaluations=int(advisor_evaluations),
     )
     if settings.paging_secret is not None and len(settings.paging_secret) < 32:
         raise ConfigError(f"{prefix}PAGING_SECRET must be at least 32 characters")
     _check_auth(settings, prefix)
+    _check_llm(settings, prefix)
     if bool(settings.bybit_api_key) != bool(settings.bybit_api_secret):
         raise ConfigError(f"{prefix}BYBIT_API_KEY and {prefix}BYBIT_API_SECRET must be set together")
     if settings.mode == "embedded" and settings.environment == "production":
@@ -188,3 +210,33 @@ def _check_auth(settings: Settings, prefix: str) -> None:
         raise ConfigError(f"{prefix}AUTH_JWKS_URL is required with {prefix}AUTH_ISSUER / {prefix}AUTH_AUDIENCE")
     if not settings.auth_tenant_claim.replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"{prefix}AUTH_TENANT_CLAIM must be a claim name")
+
+
+def _number(env: Mapping[str, str], prefix: str, name: str, *, low: float, high: float,
+            integer: bool = False) -> float:
+    raw = _get(env, prefix, name) or ""
+    try:
+        value = int(raw) if integer else float(raw)
+    except ValueError:
+        raise ConfigError(f"{prefix}{name} must be {'an integer' if integer else 'a number'}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{prefix}{name} must be in [{low:g}, {high:g}]")
+    return value
+
+
+def _check_llm(settings: Settings, prefix: str) -> None:
+    """The AI review endpoint. On Azure the key is an app setting holding a Key Vault
+    reference (``@Microsoft.KeyVault(SecretUri=...)``): the platform resolves it before
+    the worker starts, so the code reads a plain variable either way."""
+    url = settings.llm_base_url
+    if not (url.startswith("https://") or (settings.is_development and url.startswith("http://"))):
+        raise ConfigError(f"{prefix}LLM_BASE_URL must be an https URL (http only in development)")
+    if any(c.isspace() for c in settings.llm_model) or len(settings.llm_model) > 200:
+        raise ConfigError(f"{prefix}LLM_MODEL must be a model id without spaces")
+    key = settings.llm_api_key
+    if key is not None and key.startswith("@Microsoft.KeyVault("):
+        # The platform leaves the reference text in place when it cannot resolve it.
+        raise ConfigError(f"{prefix}LLM_API_KEY is an unresolved Key Vault reference (check the app's "
+                          "managed identity may read the secret)")
+    if key is not None and any(c.isspace() or not c.isprintable() for c in key):
+        raise ConfigError(f"{prefix}LLM_API_KEY holds whitespace or control characters")

@@ -495,3 +495,85 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """Current time, timezone-aware UTC."""
         ...
+
+
+# --------------------------------------------------------------------------- llm
+
+
+class LlmError(PortError):
+    """Base of the Llm errors. Messages never carry the API key (adapters redact)."""
+
+
+class LlmUnavailable(LlmError):
+    """Network failure, server error, malformed envelope, or the circuit is open: try later."""
+
+
+class LlmTimeout(LlmError):
+    """No answer within the call's time budget (the whole budget, retries included)."""
+
+
+class LlmRateLimited(LlmError):
+    """HTTP 429 that the bounded retry could not wait out; ``retry_after`` seconds if known."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LlmRequestRejected(LlmError):
+    """The endpoint refused the request itself (bad key, unknown model, no credits, a
+    schema it cannot enforce): a retry will not help, configuration must change."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class LlmReply:
+    """One chat completion's answer, as received (nothing parsed or validated yet).
+
+    ``text`` is the assistant message's content ("" when there is none, e.g. a refusal);
+    ``model`` is the model that answered (a router may name a more specific one than
+    ``requested_model``); token counts are the endpoint's own ``usage`` (None if absent).
+    """
+
+    text: str
+    model: str
+    requested_model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    total_tokens: int | None = None
+    finish_reason: str | None = None
+    refusal: str | None = None
+    response_id: str | None = None
+    attempts: int = 1
+
+
+@runtime_checkable
+class Llm(Protocol):
+    """A chat model behind an OpenAI-compatible endpoint, asked for one JSON answer.
+
+    ``model`` is the configured model id and ``provider`` the endpoint's host: both are
+    recorded with every suggestion, even when the call fails. Never holds the key in
+    either. Every call raises only ``LlmError`` subclasses.
+    """
+
+    model: str
+    provider: str
+
+    def complete_json(
+        self,
+        system: str,
+        user: str,
+        schema: Mapping[str, Any],
+        *,
+        schema_name: str,
+        timeout_s: float | None = None,
+        max_tokens: int | None = None,
+    ) -> LlmReply:
+        """Ask for an answer constrained to ``schema`` (``response_format`` json_schema,
+        strict). ``timeout_s`` bounds the whole call, retries and waits included (None:
+        the adapter's configured budget). The reply is returned as received: the caller
+        validates it, because an endpoint may ignore the schema."""
+        ...

@@ -88,8 +88,9 @@ def size_order(
 ) -> Decimal:
     """Risk-based size: lose at most ``risk_per_trade_pct`` of equity if the stop is hit.
 
-    qty = equity * pct / 100 / |entry - stop|, capped by ``max_position_notional`` at the
-    entry price and by the instrument's ``max_qty``, then rounded down to the lot. Returns
+    qty = equity * pct / 100 / |entry - stop|, capped by ``max_position_notional`` and by
+    the equity itself at the entry price and by the instrument's ``max_qty``, then rounded
+    down to the lot. Returns
     0 when the result is below ``min_qty`` or ``min_notional`` (too small to trade)."""
     if equity <= 0 or entry_price <= 0 or stop_price <= 0 or entry_price == stop_price:
         return Decimal(0)
@@ -98,6 +99,9 @@ def size_order(
     # 1% headroom: the fill comes at the next price, not the decision's close, and the
     # exposure and position caps are checked again at execution against that price.
     qty = min(qty, limits.max_position_notional * SIZE_HEADROOM / entry_price)
+    # Spot buys are paid in cash: never size beyond what the equity can pay for (with the
+    # same headroom for fee and slippage), or a shrunken account is refused forever.
+    qty = min(qty, equity * SIZE_HEADROOM / entry_price)
     if instrument.max_qty is not None:
         qty = min(qty, instrument.max_qty)
     qty = round_qty(qty, instrument)

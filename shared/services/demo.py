@@ -16,10 +16,14 @@ from shared.domain.strategy import SevenRuleParams, SmaCrossParams, StrategyVers
 from shared.domain.trading import LedgerEntry
 from shared.ports import Conflict, Store
 from shared.services.strategies import save_version
+from shared.services.strategy_changes import ensure_head
 
 DEMO_TENANT = "demo"
 INITIAL_DEPOSIT = Decimal("10000")
 QUOTE = "USDT"
+
+#: Display names of the demo strategies (their heads say who owns them: the demo tenant).
+STRATEGY_NAMES = {"demo-seven-rule": "BTC 7-rule pipeline", "demo-sma-cross": "BTC SMA 10/30 cross"}
 
 STRATEGIES = (
     StrategyVersion(strategy_id="demo-seven-rule", version=1, params=SevenRuleParams(),
@@ -58,6 +62,8 @@ def seed_demo(store: Store, now: datetime) -> int:
             created += 1
         except Conflict:
             pass
+        created += ensure_head(store, version, tenant_id=DEMO_TENANT, name=STRATEGY_NAMES[version.strategy_id],
+                               at=now)
     for profile in PROFILES:
         doc = profile.model_copy(update={"created_at": now, "updated_at": now}).to_doc()
         created += _create("profiles", store, doc)

@@ -47,6 +47,7 @@ from shared.services.halts import check_halts
 from shared.services.listing import all_items
 from shared.services.order_records import open_orders, position_from_doc, position_id, read_doc
 from shared.services.strategies import load_version
+from shared.services.strategy_changes import running_version
 from shared.topology import ORDER_INTENTS, STRATEGY_TICKS
 
 WINDOW_BARS = 300
@@ -113,7 +114,10 @@ def run_tick(body: str, ctx: TickContext) -> Decision | None:
     profile = Profile.from_doc(doc)
     if not profile.enabled or symbol not in profile.symbols:
         return None
-    version = load_version(ctx.store, profile.strategy_id, profile.strategy_version)
+    # The strategy's head decides which version runs (approval and rollback move it);
+    # the profile's own number serves strategies without a head.
+    version = load_version(ctx.store, profile.strategy_id,
+                           running_version(ctx.store, profile.strategy_id, profile.strategy_version))
     _request_sync(ctx, profile.account_id, candle_time)
     now = ctx.clock.now()
     evaluation = _evaluate(ctx, profile, version, symbol, candle_time, now)
@@ -135,7 +139,7 @@ def run_tick(body: str, ctx: TickContext) -> Decision | None:
     decision = Decision(
         id=decision_id(profile_id, symbol, candle_time), tenant_id=tenant_id, profile_id=profile_id,
         account_id=profile.account_id, symbol=symbol, interval=profile.interval, candle_time=candle_time,
-        strategy_id=profile.strategy_id, strategy_version=profile.strategy_version, action=action,
+        strategy_id=profile.strategy_id, strategy_version=version.version, action=action,
         blocked_by=blocked_by, verdicts=verdicts, candles_hash=evaluation.candles_hash,
         intent_id=new_intent.id if new_intent else None, request_id=request_id, created_at=now)
     decision = decision.model_copy(update={"intent": new_intent})

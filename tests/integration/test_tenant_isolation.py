@@ -36,15 +36,24 @@ BODIES: dict[str, dict[str, Any]] = {
     "ProfileReplace": {"accountId": ACCOUNT, "name": "stolen", "symbols": ["BTCUSDT"], "interval": "1h",
                        "strategyId": PROFILES[0].strategy_id, "strategyVersion": 1},
     "TelemetryBatch": {"events": []},
+    "StrategyCreate": {"name": "tenant B's own", "params": {"kind": "sma-cross"}},
+    "ProposalRequest": {"params": {"kind": "seven-rule"}, "note": "tenant B tries"},
+    "ReviewRequest": {"note": "tenant B tries"},
+    "SimulateRequest": {"candidateVersion": 1},
+    "DecisionRequest": {"reason": "tenant B tries"},
+    "RollbackRequest": {"reason": "tenant B tries"},
+    "RunStart": {"accountId": ACCOUNT},
 }
-QUERY = {"accountId": ACCOUNT, "profileId": PROFILE, "symbol": "BTCUSDT", "limit": "50"}
+STRATEGY = PROFILES[0].strategy_id
+QUERY = {"accountId": ACCOUNT, "profileId": PROFILE, "symbol": "BTCUSDT", "strategyId": STRATEGY, "limit": "50"}
 
 
 def snapshot(store: SqliteStore) -> dict[str, set[tuple[str, str]]]:
     """Every document of tenant A's partitions, by id and etag."""
     parts = {"orders": [p.account_id for p in PROFILES], "ledger": [p.account_id for p in PROFILES],
              "profiles": [A], "audit": [A], "decisions": [p.id for p in PROFILES], "events": [f"tenant:{A}"],
-             "controls": [f"tenant:{A}", *[f"profile:{p.id}" for p in PROFILES]]}
+             "controls": [f"tenant:{A}", *[f"profile:{p.id}" for p in PROFILES]],
+             "strategies": [p.strategy_id for p in PROFILES]}
     return {f"{c}/{pk}": {(d["id"], d["_etag"]) for d in store.container(c).query(Query(), partition_key=pk).items}
             for c, pks in parts.items() for pk in pks}
 
@@ -68,7 +77,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevhostPro
 
 
 def url_for(route: ApiRoute, order_id: str) -> str:
-    values = {"profileId": PROFILE, "orderId": order_id, "accountId": ACCOUNT, "name": "markets"}
+    values = {"profileId": PROFILE, "orderId": order_id, "accountId": ACCOUNT, "name": "markets",
+              "strategyId": STRATEGY, "version": "1"}
     path = re.sub(r"\{(\w+)[^}]*\}", lambda m: values.get(m.group(1), "x"), route.path)
     return path + ("?" + urlencode(QUERY) if route.method == "GET" else "")
 
@@ -89,7 +99,7 @@ def test_tenant_b_finds_none_of_tenant_a_data_and_writes_nothing(world):
         status, _, answer = host.request(route.method, url_for(route, ids["order"]), body, headers=headers,
                                          timeout=30)
         assert status < 500, (route.name, status, answer)
-        if "{orderId}" in route.route or "{profileId}" in route.route:
+        if any(f"{{{name}}}" in route.route for name in ("orderId", "profileId", "strategyId")):
             assert status == 404, (route.name, status, answer)  # A's resource does not exist for B
         if isinstance(answer, dict) and "detail" in answer:
             answer = {k: v for k, v in answer.items() if k not in ("detail", "errors")}  # B's own input echoed

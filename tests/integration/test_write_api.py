@@ -189,7 +189,14 @@ def test_profiles_crud_with_if_match_and_tenant_isolation(host):
     assert call(host, "POST", "/api/v1/profiles", profile_body(tenantId="other"), **user)[0] == 422
     status, _, body = call(host, "POST", "/api/v1/profiles", profile_body(strategyVersion=99), **user)
     assert status == 422 and body["errors"][0]["field"] == "strategyVersion"
-    status, _, body = call(host, "POST", "/api/v1/profiles", profile_body(accountId=ACCOUNT_1), tenant="other",
+    status, _, body = call(host, "POST", "/api/v1/profiles", profile_body(accountId="other-acct"), tenant="other",
+                           user="other-trader")
+    assert status == 422 and body["errors"][0]["field"] == "strategyId"  # demo's strategy is not other's to run
+    status, _, own = call(host, "POST", "/api/v1/strategies", {"name": "mine", "params": {"kind": "sma-cross"}},
+                          tenant="other", user="other-trader")
+    assert status == 201, own
+    status, _, body = call(host, "POST", "/api/v1/profiles",
+                           profile_body(accountId=ACCOUNT_1, strategyId=own["strategyId"]), tenant="other",
                            user="other-trader")
     assert status == 422 and body["errors"][0]["field"] == "accountId"  # demo's account is not other's to take
     assert call(host, "POST", "/api/v1/profiles", profile_body(), roles=VIEWER, user="viewer-3")[0] == 403

@@ -173,3 +173,13 @@ def test_size_order_risks_the_configured_share_of_equity():
                       limits=limits) == 0
     assert size_order(equity=D("10000"), entry_price=D("60000"), stop_price=D("60000"), instrument=INSTR,
                       limits=limits) == 0
+
+
+def test_size_order_never_buys_more_than_the_equity_pays_for():
+    """A shrunken account still trades: the size is capped by equity (with the headroom for
+    fee and slippage), not left at the position cap and refused for balance forever."""
+    limits = RiskLimits(risk_per_trade_pct=D("5"), max_position_notional=D("8000"))
+    uncapped = INSTR.model_copy(update={"max_qty": None})
+    # 5% of 6000 = 300 over a 100 stop -> 3 BTC; position cap 7920/60000 -> 0.132; equity 5940/60000 -> 0.099
+    assert size_order(equity=D("6000"), entry_price=D("60000"), stop_price=D("59900"), instrument=uncapped,
+                      limits=limits) == D("0.099")
