@@ -32,6 +32,7 @@ from shared.ports import NotFound, Store
 from shared.services import ai_review, simulations
 from shared.services import strategy_changes as changes
 from shared.services.audit import append_audit
+from shared.services.local_advisor import OBJECTIVE, objective
 from shared.services.strategies import StrategyVersionNotFound, load_version
 from shared.services.tenancy import tenant_profiles
 
@@ -212,7 +213,7 @@ def _in_sample_scorer(rt: Runtime, head: StrategyHead, request: SimulationReques
         m = simulation_score(params, series, interval=request.interval, instrument=instrument, limits=request.risk,
                              fill=request.fill.config(), initial_equity=request.initial_equity, start=first,
                              end=split)
-        return m.net_return - m.max_drawdown / 2
+        return objective(m.net_return, m.max_drawdown)
 
     baseline = simulation_score(request.baseline, series, interval=request.interval, instrument=instrument,
                                 limits=request.risk, fill=request.fill.config(), initial_equity=request.initial_equity,
@@ -220,7 +221,7 @@ def _in_sample_scorer(rt: Runtime, head: StrategyHead, request: SimulationReques
     inputs = ReviewInputs(
         metrics={k: v for k, v in baseline.to_doc().items() if isinstance(v, (int, float, str)) or v is None},
         window=f"{request.symbol} {request.interval}, in-sample bars {first}..{split - 1} of {len(series)}",
-        notes=[f"objective: in-sample net return less half the max drawdown (strategy {head.strategy_id})"])
+        notes=[f"objective: {OBJECTIVE} (strategy {head.strategy_id})"])
     return score, inputs
 
 

@@ -37,6 +37,14 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_EVALUATIONS: Final = 60
 HARD_MAX_EVALUATIONS: Final = 1000
 MIN_IMPROVEMENT: Final = 1e-9
+#: What the search maximises, in words (recorded with every suggestion).
+OBJECTIVE: Final = "in-sample net return less half the max drawdown"
+
+
+def objective(net_return: float, max_drawdown: float) -> float:
+    """The advisor's in-sample score: return, with drawdown counted against it (a search
+    on return alone walks straight into the riskiest corner of the bounds)."""
+    return net_return - max_drawdown / 2
 #: A float step this small relative to the parameter's ``abs_step`` ends its refinement.
 _FLOAT_STEP_FLOOR: Final = 1 / 8
 RISKS: Final = (
