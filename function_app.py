@@ -11,6 +11,7 @@ from durable.probe import bp as probe_bp
 from durable.reconcile import bp as reconcile_bp
 from durable.strategy_approval import bp as strategy_approval_bp
 from functions.admin import bp as admin_bp
+from functions.annotations_api import bp as annotations_api_bp
 from functions.events_api import bp as events_api_bp
 from functions.flags_api import bp as flags_api_bp
 from functions.health import bp as health_bp
@@ -44,3 +45,4 @@ app.register_functions(reconciliation_bp)
 app.register_functions(openapi_bp)
 app.register_functions(strategy_approval_bp)
 app.register_functions(strategies_api_bp)
+app.register_functions(annotations_api_bp)

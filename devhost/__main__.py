@@ -2,6 +2,7 @@
 
     python -m devhost                      serve on 127.0.0.1:7071 (same as ``serve``)
     python -m devhost serve --timer-speed 60 --data-dir ./.halyard
+    python -m devhost serve --http-workers 2   API reads answered by 2 processes
     python -m devhost fire emit_heartbeat  run a timer (or queue function) now
     python -m devhost functions            list the app's functions
     python -m devhost token --user alice --tenant demo --role trader
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 import urllib.error
 import urllib.request
@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--timer-speed", type=float, default=1.0,
                        help="run timer schedules this many times faster (e.g. 60)")
     serve.add_argument("--no-timers", action="store_true", help="do not fire timers on their schedules")
+    serve.add_argument("--http-workers", type=int, default=1, metavar="N",
+                       help="processes answering API reads (GET); writes, timers and queues stay in one (default 1)")
     serve.add_argument("--log-level", default="INFO")
 
     fire = sub.add_parser("fire", help="run a timer or Service Bus function now on a running devhost")
@@ -59,11 +61,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace) -> int:
     from devhost.host import HostOptions, serve_forever
+    from devhost.log_output import configure
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure(args.log_level)
+    if not 1 <= args.http_workers <= 16:
+        print("--http-workers must be within 1..16", file=sys.stderr)
+        return 2
     options = HostOptions(host=args.host, port=args.port, data_dir=args.data_dir,
-                          timer_speed=args.timer_speed, timers=not args.no_timers)
+                          timer_speed=args.timer_speed, timers=not args.no_timers,
+                          http_workers=args.http_workers, log_level=args.log_level)
     asyncio.run(serve_forever(options))
     return 0
 
@@ -120,6 +126,10 @@ def _token(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["http-worker"]:  # started by a serving devhost, never by hand
+        from devhost.http_workers import run_worker
+
+        return run_worker(argv[1])
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
         argv = ["serve", *argv]  # bare ``python -m devhost [--flags]`` serves
     args = parser.parse_args(argv)

@@ -22,10 +22,14 @@ from typing import Any
 
 from aiohttp import web
 
+from devhost.change_signal import FileSignal
+from devhost.dev_signin import add_dev_signin_routes
 from devhost.durable import DurableRuntime
 from devhost.http_host import add_http_functions, not_found_middleware
+from devhost.http_workers import WorkerSet, change_signal
 from devhost.registry import FunctionSpec, by_kind, read_functions
 from devhost.servicebus import QueuePump
+from devhost.static_web import add_dashboard_routes
 from devhost.timers import TimerScheduler
 from shared.adapters.clock import SystemClock
 from shared.bootstrap import DURABLE_FILE, Runtime, build_runtime, install_runtime
@@ -50,6 +54,8 @@ class HostOptions:
     timers: bool = True
     app_module: str = "function_app"
     env: dict[str, str] = field(default_factory=dict)
+    http_workers: int = 1  # processes answering API reads (see devhost.http_workers)
+    log_level: str = "INFO"
 
 
 class DevHost:
@@ -64,6 +70,8 @@ class DevHost:
         self._timers: TimerScheduler | None = None
         self._pumps: dict[str, QueuePump] = {}
         self._lock_fd: int | None = None
+        self._workers: WorkerSet | None = None
+        self._signal: FileSignal | None = None
 
     def _lock_data_dir(self, data_dir: Path) -> None:
         """One devhost per data directory: two would both run the durable worker."""
@@ -113,6 +121,7 @@ class DevHost:
         module = importlib.import_module(self.options.app_module)
         self.specs = read_functions(module.app.get_functions())
         self._check_sessions()
+        warm_api_kit()
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -129,9 +138,12 @@ class DevHost:
         self._add_admin_routes(app)
         self._durable.add_routes(app)
         self.route_table = add_http_functions(app, by_kind(self.specs, "http"), self._durable.client_binding)
+        add_dev_signin_routes(app, settings.data_dir, development=settings.environment == "development")
+        add_dashboard_routes(app)  # last: its catch-all must not shadow the routes above
 
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
+        main_url = await self._prepare_workers(settings.data_dir)
         await web.SockSite(self._runner, sock).start()
         await self._durable.start()
         for spec in by_kind(self.specs, "servicebus"):
@@ -142,6 +154,8 @@ class DevHost:
                                      durable_binding=self._durable.client_binding)
         if self.options.timers:
             await self._timers.start()
+        if main_url is not None:
+            await self._start_workers(sock, main_url, settings.data_dir)
         log.info(
             "devhost listening on %s (data %s, %d functions, timers %s)",
             self.base_url,
@@ -152,7 +166,37 @@ class DevHost:
         for method, path, name in self.route_table:
             log.info("  %-6s %s -> %s", method, path, name)
 
+    async def _prepare_workers(self, data_dir: Path) -> str | None:
+        """With HTTP workers: the shared change signal and a private address of this
+        process, where workers send what they do not serve; None without workers."""
+        if self.options.http_workers <= 1:
+            return None
+        from functions import api_kit
+
+        self._signal = change_signal(data_dir)
+        api_kit.PRODUCT_GATE.use_signal(self._signal.read, self._signal.bump)
+        assert self._runner is not None
+        private = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        private.bind(("127.0.0.1", 0))
+        await web.SockSite(self._runner, private).start()
+        return f"http://127.0.0.1:{private.getsockname()[1]}"
+
+    async def _start_workers(self, sock: socket.socket, main_url: str, data_dir: Path) -> None:
+        assert self._durable is not None
+        self._workers = WorkerSet()
+        try:
+            await self._workers.start(self.options.http_workers - 1, sock, main_url=main_url, public_url=self.base_url,
+                                      data_dir=data_dir, durable_binding=self._durable.client_binding(),
+                                      app_module=self.options.app_module, env=self._settings_env(),
+                                      log_level=self.options.log_level)
+        except Exception as exc:
+            raise HostConfigError(f"HTTP workers did not start: {exc}") from exc
+        log.info("%d HTTP worker process(es) answer API reads beside this one", self.options.http_workers - 1)
+
     async def stop(self) -> None:
+        if self._workers:
+            self._workers.stop()
+            self._workers = None
         if self._timers:
             await self._timers.stop()
         for pump in self._pumps.values():
@@ -162,6 +206,9 @@ class DevHost:
         if self._runner:
             await self._runner.cleanup()
         install_runtime(None)
+        if self._signal is not None:
+            self._signal.close()
+            self._signal = None
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -176,7 +223,8 @@ class DevHost:
 
     async def _host_status(self, request: web.Request) -> web.Response:
         return web.json_response(
-            {"state": "Running", "version": product_info().version, "host": "devhost", "url": self.base_url}
+            {"state": "Running", "version": product_info().version, "host": "devhost", "url": self.base_url,
+             "pid": os.getpid()}
         )
 
     async def _list_functions(self, request: web.Request) -> web.Response:
@@ -225,6 +273,16 @@ class DevHost:
             await self._pumps[name].inject(payload, message_id)
             return web.json_response({"function": name, "messageId": message_id}, status=202)
         return _problem(404, "Not found", f"no timer or Service Bus function named {name!r}")
+
+
+def warm_api_kit() -> None:
+    """Build the app's token verifier and write limiter before serving, so no request
+    waits for their imports (an app without ``functions.api_kit`` has nothing to warm)."""
+    try:
+        from functions import api_kit
+    except ImportError:
+        return
+    api_kit.warm_up()
 
 
 def _json(value: Any) -> str:

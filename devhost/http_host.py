@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import azure.functions as func
@@ -87,9 +87,11 @@ def make_handler(spec: FunctionSpec, durable_binding: DurableBinding | None) -> 
 
 
 def add_http_functions(
-    app: web.Application, specs: list[FunctionSpec], durable_binding: DurableBinding | None
+    app: web.Application, specs: list[FunctionSpec], durable_binding: DurableBinding | None,
+    *, methods: Collection[str] | None = None,
 ) -> list[tuple[str, str, str]]:
-    """Register every HTTP function; returns (method, path, function) in match order."""
+    """Register every HTTP function (only these ``methods`` when given); returns
+    (method, path, function) in match order."""
     entries = []
     for spec in specs:
         assert spec.route is not None
@@ -100,6 +102,8 @@ def add_http_functions(
     for route, spec in entries:
         handler = make_handler(spec, durable_binding)
         for method in spec.methods:
+            if methods is not None and method not in methods:
+                continue
             app.router.add_route(method, route.path, handler, name=None)
             table.append((method, route.path, spec.name))
     return table

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from functions.http_kit import HttpProblem, guarded, guarded_async, json_response, problem, read_json
 from shared.auth.principal import AuthError, Forbidden, Principal, Role
 from shared.ports import Conflict, InvalidQuery, NotFound, PreconditionFailed
+from shared.services.product_status import ProductGate
 
 
 class _Public:
@@ -93,6 +94,9 @@ Gate = Callable[[], dict[str, Any]]
 _authenticator: Authenticator | None = None
 _write_limiter: WriteLimiter | None = None
 _gate: Gate | None = None
+#: The product controls as the gate last read them (at most a second old); an admin
+#: write through this API drops them at once (``_after_admin_write``).
+PRODUCT_GATE = ProductGate()
 
 
 def configure(*, authenticator: Authenticator | None = None, write_limiter: WriteLimiter | None = None,
@@ -107,6 +111,18 @@ def configure(*, authenticator: Authenticator | None = None, write_limiter: Writ
         _gate = gate
 
 
+def warm_up() -> None:
+    """Build the token verifier and the write limiter now rather than in the first
+    request (a host calls this once it serves; a cold first call held the GIL for
+    0.2 s importing, stalling every request that arrived meanwhile)."""
+    if _authenticator is None:
+        from shared.auth.setup import authenticator_from_settings
+
+        configure(authenticator=authenticator_from_settings())
+    if _write_limiter is None:
+        _default_write_limiter()
+
+
 def _default_write_limiter() -> WriteLimiter:
     from shared.adapters.clock import SystemClock
     from shared.bootstrap import runtime
@@ -119,13 +135,13 @@ def _default_write_limiter() -> WriteLimiter:
 
 def _product_gate() -> dict[str, Any]:
     from shared.bootstrap import RuntimeUnavailable, runtime
-    from shared.services.product_status import product_status, unknown_status
+    from shared.services.product_status import unknown_status
 
     try:
         rt = runtime()
     except RuntimeUnavailable:
         return unknown_status()
-    return product_status(rt.store.container("controls"), rt.clock.now())[1]
+    return PRODUCT_GATE.status(rt.store.container("controls"), rt.clock.now())
 
 
 def _closed_by_product_state(spec: ApiRoute, request_id: str) -> func.HttpResponse | None:
@@ -222,6 +238,13 @@ def _store_problem(exc: Exception) -> HttpProblem:
     return HttpProblem(409, "Conflict", "The resource already exists or changed meanwhile.")
 
 
+def _after_admin_write(spec: ApiRoute) -> None:
+    """An admin write may have changed a control: the gate reads the store again, so the
+    caller's very next request already obeys it (other instances within the gate's TTL)."""
+    if spec.writes and "admin" in spec.tags:
+        PRODUCT_GATE.invalidate()
+
+
 def _run(spec: ApiRoute, handler: Callable[[ApiContext], Any], req: func.HttpRequest,
          request_id: str) -> func.HttpResponse:
     ctx = _prepare(spec, req, request_id)
@@ -231,6 +254,8 @@ def _run(spec: ApiRoute, handler: Callable[[ApiContext], Any], req: func.HttpReq
         result = handler(ctx)
     except (NotFound, PreconditionFailed, Conflict, InvalidQuery) as exc:
         raise _store_problem(exc) from None
+    finally:
+        _after_admin_write(spec)
     return _finish(result, request_id)
 
 
@@ -244,6 +269,8 @@ async def _run_async(spec: ApiRoute, handler: Callable[[ApiContext], Awaitable[A
         result = await handler(ctx)
     except (NotFound, PreconditionFailed, Conflict, InvalidQuery) as exc:
         raise _store_problem(exc) from None
+    finally:
+        _after_admin_write(spec)
     return _finish(result, request_id)
 
 

@@ -9,6 +9,10 @@ algorithm-confusion attack works (an RS public key replayed as an HMAC secret):
   issuer, and at most ``max_age`` seconds old so a removed key stops working.
 * HS256 (development only): one shared secret; only HS256 is accepted.
 
+A token that verified is remembered (``shared.auth.token_cache``) until its ``exp``, so
+a client's later calls skip the decoding and the signature check; an RS256 hit still
+asks for the current key of its ``kid``, so rotation and JWKS expiry work as uncached.
+
 Every failure is an ``AuthError`` whose message is short and safe to return to the
 caller: it never contains the token, a claim value or key material.
 """
@@ -21,11 +25,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, TypeGuard
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
 
 from shared.auth.principal import AuthError, Principal, Role
+from shared.auth.token_cache import DEFAULT_MAX_ENTRIES, CachedToken, VerifiedTokenCache, token_digest
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,11 @@ _MESSAGES: Final[tuple[tuple[type[Exception], str], ...]] = (
 
 
 def fetch_jwks(url: str) -> Mapping[str, Any]:
-    """Default JWKS fetch: a short timeout, because it runs inside a request."""
+    """Default JWKS fetch: a short timeout, because it runs inside a request. httpx is
+    imported here, not at module level: it drags in click and rich (0.2 s), which the
+    development (HS256) verifier never needs and a first request should not wait for."""
+    import httpx
+
     response = httpx.get(url, timeout=5.0, follow_redirects=False)
     response.raise_for_status()
     body = response.json()
@@ -89,7 +97,8 @@ class JwtVerifier:
                  hs256_secret: str | bytes | None = None, jwks_url: str | None = None,
                  fetch: JwksFetch | None = None, tenant_claim: str = "tid",
                  refresh_interval: float = 30.0, max_age: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, cache_size: int = DEFAULT_MAX_ENTRIES,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         if algorithm == "HS256":
             if not hs256_secret or jwks_url:
                 raise ValueError("HS256 needs a secret and no JWKS")
@@ -113,20 +122,24 @@ class JwtVerifier:
         self._attempted_at: float | None = None  # last attempt, successful or not
         self._lock = threading.Lock()
         self.fetch_count = 0
+        self.cache = VerifiedTokenCache(cache_size, wall_clock=wall_clock)
 
     @classmethod
     def from_jwks(cls, *, issuer: str, audience: str | Sequence[str], jwks_url: str,
                   fetch: JwksFetch | None = None, tenant_claim: str = "tid",
                   refresh_interval: float = 30.0, max_age: float = 3600.0,
-                  clock: Callable[[], float] = time.monotonic) -> JwtVerifier:
+                  clock: Callable[[], float] = time.monotonic, cache_size: int = DEFAULT_MAX_ENTRIES,
+                  wall_clock: Callable[[], float] = time.time) -> JwtVerifier:
         return cls(issuer=issuer, audience=audience, algorithm="RS256", jwks_url=jwks_url, fetch=fetch,
-                   tenant_claim=tenant_claim, refresh_interval=refresh_interval, max_age=max_age, clock=clock)
+                   tenant_claim=tenant_claim, refresh_interval=refresh_interval, max_age=max_age, clock=clock,
+                   cache_size=cache_size, wall_clock=wall_clock)
 
     @classmethod
     def from_hs256(cls, *, secret: str | bytes, issuer: str, audience: str | Sequence[str],
-                   tenant_claim: str = "tid") -> JwtVerifier:
+                   tenant_claim: str = "tid", cache_size: int = DEFAULT_MAX_ENTRIES,
+                   wall_clock: Callable[[], float] = time.time) -> JwtVerifier:
         return cls(issuer=issuer, audience=audience, algorithm="HS256", hs256_secret=secret,
-                   tenant_claim=tenant_claim)
+                   tenant_claim=tenant_claim, cache_size=cache_size, wall_clock=wall_clock)
 
     def __repr__(self) -> str:  # never the secret
         return f"JwtVerifier({self.algorithm}, issuer={self.issuer!r})"
@@ -139,6 +152,12 @@ class JwtVerifier:
             raise AuthError("missing bearer token")
         if len(token) > MAX_TOKEN_CHARS:
             raise AuthError("token too large")
+        digest = token_digest(token)
+        cached = self.cache.get(digest)
+        if cached is not None:
+            if self._still_signed(cached):
+                return cached.principal
+            self.cache.discard(digest)  # its key was withdrawn: verify in full (and refuse)
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -146,6 +165,7 @@ class JwtVerifier:
         if header.get("alg") != self.algorithm:  # also rejects "none" and every confusion attempt
             raise AuthError("token algorithm not accepted")
         key: RSAPublicKey | str | bytes
+        kid: str | None = None
         if self.algorithm == "HS256":
             assert self._secret is not None
             key = self._secret
@@ -163,7 +183,19 @@ class JwtVerifier:
         except jwt.PyJWTError as exc:
             message = next((m for kind, m in _MESSAGES if isinstance(exc, kind)), "invalid token")
             raise AuthError(message) from None
-        return self._principal(claims)
+        principal = self._principal(claims)
+        self.cache.put(digest, CachedToken(principal, float(claims["exp"]), kid, None if kid is None else key))
+        return principal
+
+    def _still_signed(self, cached: CachedToken) -> bool:
+        """HS256: one fixed secret, nothing to re-check. RS256: the kid's current key (which
+        refetches a stale or unknown JWKS, as an uncached call would) is the one that verified."""
+        if cached.kid is None:
+            return self.algorithm == "HS256"
+        try:
+            return self._key_for(cached.kid) is cached.key
+        except AuthError:
+            return False
 
     def _key_for(self, kid: str) -> RSAPublicKey:
         """The cached key for ``kid``; refetch when unknown or stale, within the rate limit."""

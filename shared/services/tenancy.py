@@ -3,6 +3,11 @@
 Orders, ledger and positions are partitioned by account, so every tenant-scoped read
 first asks which accounts the caller's tenant owns (from the token's tenant, never from
 the request) and refuses any other account as "not found".
+
+That question is asked on every trading call, so ``tenant_accounts`` reads only the
+profiles' ``accountId`` (no full ``Profile`` validation: that was a third of a positions
+read) and is never cached: an account leaves a tenant the moment its last profile does.
+A profile without a usable ``accountId`` grants no account (fail closed).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ def tenant_profiles(store: Store, tenant_id: str) -> list[Profile]:
 
 def tenant_accounts(store: Store, tenant_id: str) -> list[str]:
     """The tenant's account ids, sorted (a stable order for merged listings)."""
-    return sorted({p.account_id for p in tenant_profiles(store, tenant_id)})
+    query = Query(where=[Filter("kind", "=", "profile")], limit=200)
+    accounts = {d.get("accountId") for d in all_items(store.container("profiles"), query, tenant_id)}
+    return sorted(a for a in accounts if isinstance(a, str) and a)
 
 
 def require_account(store: Store, tenant_id: str, account_id: str) -> None:

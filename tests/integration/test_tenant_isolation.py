@@ -36,6 +36,8 @@ BODIES: dict[str, dict[str, Any]] = {
     "ProfileReplace": {"accountId": ACCOUNT, "name": "stolen", "symbols": ["BTCUSDT"], "interval": "1h",
                        "strategyId": PROFILES[0].strategy_id, "strategyVersion": 1},
     "TelemetryBatch": {"events": []},
+    "AnnotationWrite": {"symbol": "BTCUSDT", "shapeType": "text", "label": "B was here",
+                        "points": [{"time": "2024-01-01T00:00:00Z", "price": 42000}]},
     "StrategyCreate": {"name": "tenant B's own", "params": {"kind": "sma-cross"}},
     "ProposalRequest": {"params": {"kind": "seven-rule"}, "note": "tenant B tries"},
     "ReviewRequest": {"note": "tenant B tries"},
