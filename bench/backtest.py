@@ -1,6 +1,6 @@
 """Simulator speed: ours next to backtesting.py on the same SMA cross, and the 7-rule strategy.
 
-    .venv/bin/python bench/backtest.py [--bars 1000000] [--repeat 3] [--skip-peer]
+    .venv/bin/python bench/backtest.py [--bars 1000000] [--repeat 3] [--skip-peer] [--breakdown]
 
 Datasets: the real FTX BTC-PERP 1m file (45,031 bars, ../shared/data) and a synthetic
 1m random walk (``--bars``, default 1M, fixed seed). For the SMA cross both simulators run
@@ -14,6 +14,13 @@ Printed per run: wall time (best of ``--repeat``; the peer once on the synthetic
 takes seconds), bars/s, the ratio ours/peer, and what drives our time: the bars the real
 rules were called on (``evals``), trades, and microseconds per evaluated bar. Our time
 is the whole simulation (screen, loop, rules, risk checks, fills), not the screen alone.
+
+``--breakdown`` adds one extra, instrumented run per row (after the timed ones, which it
+does not touch): the screen's time, the real ``evaluate`` per call, an order per call
+(risk checks, exchange refusals, fill and booking), and the loop's rest. For the SMA rows
+it also prints the ratio the per-decision cost alone allows: every trade needs an
+``evaluate`` and an order, so with ``d`` decisions the run cannot take less than
+``d * (evaluate + order)``, whatever the screen does.
 """
 
 from __future__ import annotations
@@ -36,7 +43,9 @@ from shared.domain.fill_model import FillModelConfig
 from shared.domain.indicators import sma
 from shared.domain.market import Instrument
 from shared.domain.profiles import RiskLimits
-from shared.domain.simulation import EngineRun, EngineSetup, round_trips, simulate
+from shared.domain.rules import pipeline
+from shared.domain.simulation import EngineRun, EngineSetup, engine, round_trips, simulate
+from shared.domain.simulation.account import SimAccount
 from shared.domain.strategy import SevenRuleParams, SmaCrossParams
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -137,12 +146,64 @@ def agreement(candles: CandleSeries, run: EngineRun, stats: Any) -> str:
     return f"identical trades {same}/{len(stats['_trades'])}, equity diff {diff:.1e}"
 
 
-def sma_rows(name: str, candles: CandleSeries, repeat: int, skip_peer: bool) -> None:
+class Costs:
+    """Wall time spent in the screen, the real evaluate and the orders, over one run."""
+
+    def __init__(self) -> None:
+        self.seconds = {"screen": 0.0, "evaluate": 0.0, "orders": 0.0}
+        self.calls = {"screen": 0, "evaluate": 0, "orders": 0}
+
+    def timed(self, part: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[part] += time.perf_counter() - started
+                self.calls[part] += 1
+        return wrapper
+
+
+def breakdown(run: Callable[[], EngineRun], peer_s: float | None) -> str:
+    """One more run with timers around the screen, ``evaluate`` and the account's order
+    entry points (``submit``, ``match_through``): where our time goes, per call."""
+    costs = Costs()
+    names = vars(engine), vars(pipeline), vars(SimAccount)
+    saved = names[0]["screen"], names[1]["evaluate"], names[2]["submit"], names[2]["match_through"]
+    names[0]["screen"] = costs.timed("screen", saved[0])
+    names[1]["evaluate"] = costs.timed("evaluate", saved[1])
+    setattr(SimAccount, "submit", costs.timed("orders", saved[2]))  # noqa: B010  # a class dict is read-only
+    setattr(SimAccount, "match_through", costs.timed("orders", saved[3]))  # noqa: B010
+    try:
+        started = time.perf_counter()
+        result = run()
+        total = time.perf_counter() - started
+    finally:
+        names[0]["screen"], names[1]["evaluate"] = saved[0], saved[1]
+        setattr(SimAccount, "submit", saved[2])  # noqa: B010
+        setattr(SimAccount, "match_through", saved[3])  # noqa: B010
+    sec, n = costs.seconds, costs.calls
+    orders = len(result.orders)
+    per_eval = sec["evaluate"] / max(n["evaluate"], 1) * 1e6
+    per_order = sec["orders"] / max(orders, 1) * 1e6
+    rest = total - sum(sec.values())
+    line = (f"breakdown: screen {sec['screen'] * 1e3:6.1f} ms | evaluate {n['evaluate']} x {per_eval:5.1f} us | "
+            f"orders {orders} x {per_order:5.1f} us (checks, fills, booking) | loop {rest * 1e3:6.1f} ms "
+            f"({rest / max(n['evaluate'], 1) * 1e6:4.1f} us/eval)")
+    decisions = len(result.decisions)
+    if peer_s is not None and decisions:
+        floor = decisions * (per_eval + per_order) / 1e6
+        line += f" | per-decision floor {floor:6.3f} s: ratio <= {peer_s / floor:5.1f}x"
+    return line
+
+
+def sma_rows(name: str, candles: CandleSeries, repeat: int, skip_peer: bool, costs: bool) -> None:
     for fast, slow in ((10, 30), (50, 200)):
         params = SmaCrossParams(fast=fast, slow=slow)
         seconds, run = best(lambda p=params: ours(candles, p, PARITY_FILL, PARITY_LIMITS, PARITY_BTC), repeat)  # type: ignore[misc]
         bars = len(candles)
         line = f"{name:<14} SMA {fast}/{slow:<4} ours {seconds:7.3f} s {bars / seconds:>10,.0f} bars/s"
+        peer_s = None
         if not skip_peer:
             peer_repeat = 1 if bars > 100_000 else repeat
             peer_s, stats = best(lambda f=fast, s=slow: peer_run(candles, f, s), peer_repeat)  # type: ignore[misc]
@@ -150,13 +211,19 @@ def sma_rows(name: str, candles: CandleSeries, repeat: int, skip_peer: bool) -> 
                      f" | {agreement(candles, run, stats)}")
         print(line)
         print(f"{'':<14} {'':<12} {describe(run, seconds)}")
+        if costs:
+            print(f"{'':<14} {'':<12} " + breakdown(
+                lambda p=params: ours(candles, p, PARITY_FILL, PARITY_LIMITS, PARITY_BTC), peer_s))  # type: ignore[misc]
 
 
-def seven_rows(name: str, candles: CandleSeries, repeat: int) -> None:
+def seven_rows(name: str, candles: CandleSeries, repeat: int, costs: bool) -> None:
     seconds, run = best(lambda: ours(candles, SevenRuleParams(), FillModelConfig(), PROFILE_LIMITS), repeat)
     print(f"{name:<14} 7-rule       ours {seconds:7.3f} s {len(candles) / seconds:>10,.0f} bars/s (target 500,000)")
     print(f"{'':<14} {'':<12} {describe(run, seconds)}  rejected orders "
           f"{sum(1 for o in run.orders if o.status == 'rejected')}")
+    if costs:
+        print(f"{'':<14} {'':<12} " + breakdown(
+            lambda: ours(candles, SevenRuleParams(), FillModelConfig(), PROFILE_LIMITS), None))
 
 
 def main() -> None:
@@ -164,14 +231,15 @@ def main() -> None:
     parser.add_argument("--bars", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-peer", action="store_true")
+    parser.add_argument("--breakdown", action="store_true", help="add one instrumented run per row (cost per call)")
     args = parser.parse_args()
     real = CandleSeries.from_csv(DATA / REAL)
     synth = synthetic(args.bars)
     print(f"real: {REAL} ({len(real):,} bars); synthetic: {len(synth):,} 1m bars; best of {args.repeat}")
-    sma_rows("real 1m", real, args.repeat, args.skip_peer)
-    sma_rows("synthetic 1m", synth, args.repeat, args.skip_peer)
-    seven_rows("real 1m", real, args.repeat)
-    seven_rows("synthetic 1m", synth, args.repeat)
+    sma_rows("real 1m", real, args.repeat, args.skip_peer, args.breakdown)
+    sma_rows("synthetic 1m", synth, args.repeat, args.skip_peer, args.breakdown)
+    seven_rows("real 1m", real, args.repeat, args.breakdown)
+    seven_rows("synthetic 1m", synth, args.repeat, args.breakdown)
 
 
 if __name__ == "__main__":

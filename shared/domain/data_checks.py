@@ -10,8 +10,10 @@ Pure: numpy over a ``CandleSeries``; the caller passes ``now``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
@@ -39,9 +41,61 @@ def iso(ms: int) -> str:
 
 
 def check_window(window: CandleSeries, interval_seconds: int, now: datetime) -> DataIssue | None:
-    """The first problem with the window, or None when it is safe to decide on."""
+    """The first problem with the window, or None when it is safe to decide on.
+
+    A clean window (the common case) is recognised by :func:`_clean` in a few fused numpy
+    passes (~6 us for 300 bars, against ~38 us for the ten separate checks); anything
+    else goes through :func:`find_issues`, which names the first issue. ``_clean`` only
+    ever answers True for a window none of the checks would flag, so the result is the
+    same either way (``tests/unit/test_candles_and_checks.py`` compares both on crafted
+    and real windows).
+    """
+    if interval_seconds <= 0:
+        raise ValueError("interval_seconds must be positive")
+    if _clean(window, interval_seconds * 1000, to_ms(now)):
+        return None
     issues = find_issues(window, interval_seconds, now, first_only=True)
     return issues[0] if issues else None
+
+
+@lru_cache(maxsize=64)
+def _ramp(rows: int, interval_ms: int) -> bytes:
+    """The offsets ``0, interval, 2 * interval, ...`` of a gapless window, as int64 bytes."""
+    return (np.arange(rows, dtype=np.int64) * interval_ms).tobytes()
+
+
+def _clean(w: CandleSeries, interval_ms: int, now_ms: int) -> bool:
+    """True only when no check of :data:`_CHECKS` can flag the window (False may be wrong
+    the other way; the caller then runs the checks).
+
+    Times: the first is aligned and every one is exactly ``first + k * interval`` (no
+    step back, no duplicate, no gap, all aligned), and the last bar is closed and not
+    stale. The first and last are compared as Python ints, so the int64 offsets cannot
+    wrap into a false match. Prices: with ``a = min(open, close) - low`` and
+    ``b = high - max(open, close)``, every ``a``, ``b`` and volume is finite and >= 0. A
+    finite ``b`` needs a finite high and ``max(open, close)``, a finite ``a`` a finite low
+    and ``min(open, close)`` (an infinity or NaN makes the difference infinite or NaN), so
+    all five columns are finite; ``low <= open, close <= high`` is the OHLC check. The
+    minimum catches NaN and negatives, the sum of non-negative values catches infinities.
+    """
+    rows = len(w)
+    if not rows:
+        return False
+    times = w.open_time
+    first, last = int(times[0]), int(times[-1])
+    if first % interval_ms or last != first + (rows - 1) * interval_ms:
+        return False
+    if last + interval_ms > now_ms or last + interval_ms < now_ms - STALE_INTERVALS * interval_ms:
+        return False
+    if (times - first).tobytes() != _ramp(rows, interval_ms):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf, overflow: a False, never a warning
+        low_gap = np.minimum(w.open, w.close)
+        low_gap -= w.low
+        high_gap = np.maximum(w.open, w.close)
+        np.subtract(w.high, high_gap, out=high_gap)
+        spans = np.concatenate((low_gap, high_gap, w.volume))
+        return bool(spans.min() >= 0.0) and math.isfinite(float(np.add.reduce(spans)))
 
 
 def find_issues(

@@ -26,10 +26,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal, localcontext
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal
 from typing import Literal
 
-from shared.domain.base import round_price, round_to_step
 from shared.domain.candles import CandleSeries, to_ms
 from shared.domain.market import Candle, Instrument
 from shared.domain.trading import OrderType, Side
@@ -37,9 +36,21 @@ from shared.domain.trading import OrderType, Side
 Liquidity = Literal["maker", "taker"]
 
 #: Every computation runs in this context, so a caller's global decimal context can
-#: never change a fill (determinism across processes).
+#: never change a fill (determinism across processes). It is used explicitly
+#: (``_CONTEXT.multiply(a, b)`` is ``a * b`` under ``localcontext(_CONTEXT)``): entering a
+#: local context per call cost more than the arithmetic. Only its flags ever change, and
+#: flags never change a result.
 _CONTEXT = Context(prec=40)
 _BPS = Decimal(10_000)
+_ONE = Decimal(1)
+
+
+def _to_step(value: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """``base.round_to_step`` in :data:`_CONTEXT`."""
+    if step <= 0:
+        raise ValueError("step must be positive")
+    ctx = _CONTEXT
+    return ctx.multiply(ctx.divide(value, step).to_integral_value(rounding=rounding, context=ctx), step)
 
 
 @dataclass(frozen=True)
@@ -119,30 +130,27 @@ class ModelFill:
 
     @property
     def notional(self) -> Decimal:
-        with localcontext(_CONTEXT):
-            return self.price * self.qty
+        return _CONTEXT.multiply(self.price, self.qty)
 
 
 def market_price(value: float, tick: Decimal) -> Decimal:
     """A float candle price as a tick-rounded Decimal (half-even: no side is favoured)."""
-    with localcontext(_CONTEXT):
-        return round_price(Decimal(repr(float(value))), tick)
+    return _to_step(Decimal(repr(float(value))), tick, ROUND_HALF_EVEN)
 
 
 def slipped_price(side: Side, reference: Decimal, tick: Decimal, slippage_bps: Decimal) -> Decimal:
     """The taker's price: ``reference`` moved against the taker and rounded against it too."""
-    with localcontext(_CONTEXT):
-        if side is Side.BUY:
-            return round_to_step(reference * (_BPS + slippage_bps) / _BPS, tick, ROUND_CEILING)
-        return round_to_step(reference * (_BPS - slippage_bps) / _BPS, tick, ROUND_FLOOR)
+    ctx = _CONTEXT
+    if side is Side.BUY:
+        return _to_step(ctx.divide(ctx.multiply(reference, ctx.add(_BPS, slippage_bps)), _BPS), tick, ROUND_CEILING)
+    return _to_step(ctx.divide(ctx.multiply(reference, ctx.subtract(_BPS, slippage_bps)), _BPS), tick, ROUND_FLOOR)
 
 
 def participation_cap(bar: Bar, lot: Decimal, max_participation: Decimal | None) -> Decimal | None:
     """The most one order may fill on ``bar`` (rounded down to the lot); None: no cap."""
     if max_participation is None:
         return None
-    with localcontext(_CONTEXT):
-        return round_to_step(max_participation * Decimal(repr(float(bar.volume))), lot)
+    return _to_step(_CONTEXT.multiply(max_participation, Decimal(repr(float(bar.volume)))), lot, ROUND_DOWN)
 
 
 def match_price(
@@ -188,27 +196,27 @@ def fill_on_bar(
         return None
     price, liquidity = matched
     rate = fee_rate(liquidity, config)
-    with localcontext(_CONTEXT):
-        qty = order.remaining
-        cap = participation_cap(bar, instrument.lot_size, config.max_participation)
-        if cap is not None:
-            qty = min(qty, cap)
-        if max_qty is not None:
-            qty = min(qty, max_qty)
-        if quote_budget is not None and order.side is Side.BUY:
-            qty = min(qty, affordable_qty(quote_budget, price, rate))
-        qty = round_to_step(qty, instrument.lot_size)
-        if qty <= 0:
-            return None
-        return ModelFill(bar.open_time_ms, price, qty, price * qty * rate, liquidity)
+    qty = order.remaining
+    cap = participation_cap(bar, instrument.lot_size, config.max_participation)
+    if cap is not None:
+        qty = min(qty, cap)
+    if max_qty is not None:
+        qty = min(qty, max_qty)
+    if quote_budget is not None and order.side is Side.BUY:
+        qty = min(qty, affordable_qty(quote_budget, price, rate))
+    qty = _to_step(qty, instrument.lot_size, ROUND_DOWN)
+    if qty <= 0:
+        return None
+    ctx = _CONTEXT
+    return ModelFill(bar.open_time_ms, price, qty, ctx.multiply(ctx.multiply(price, qty), rate), liquidity)
 
 
 def affordable_qty(quote_budget: Decimal, price: Decimal, rate: Decimal) -> Decimal:
     """The most base quantity ``quote_budget`` buys at ``price`` with the fee on top."""
     if quote_budget <= 0 or price <= 0:
         return Decimal(0)
-    with localcontext(_CONTEXT):
-        return quote_budget / (price * (1 + rate))
+    ctx = _CONTEXT
+    return ctx.divide(quote_budget, ctx.multiply(price, ctx.add(_ONE, rate)))
 
 
 def fill_over_bars(
@@ -223,15 +231,14 @@ def fill_over_bars(
         fill = fill_on_bar(order, bar, instrument, config)
         if fill is not None:
             fills.append(fill)
-            with localcontext(_CONTEXT):
-                order = replace(order, remaining=order.remaining - fill.qty)
+            order = replace(order, remaining=_CONTEXT.subtract(order.remaining, fill.qty))
     return fills, order
 
 
 def fill_cost(side: Side, fill: ModelFill) -> tuple[Decimal, Decimal]:
     """(base delta, quote delta) of a fill on the account: a buy pays notional + fee,
     a sell receives notional - fee."""
-    with localcontext(_CONTEXT):
-        if side is Side.BUY:
-            return fill.qty, -(fill.notional + fill.fee)
-        return -fill.qty, fill.notional - fill.fee
+    ctx = _CONTEXT
+    if side is Side.BUY:
+        return fill.qty, ctx.minus(ctx.add(fill.notional, fill.fee))
+    return ctx.minus(fill.qty), ctx.subtract(fill.notional, fill.fee)

@@ -32,13 +32,13 @@ price for a limit order and the reference price for a market order.
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Context, Decimal
 from typing import Final
 
 from shared.domain.base import DomainModel, Money, round_to_step
 from shared.domain.decisions import VerdictValue
 from shared.domain.market import Instrument
-from shared.domain.positions import exact_arithmetic, tidy
+from shared.domain.positions import exact_context, tidy
 from shared.domain.profiles import RiskLimits
 from shared.domain.trading import OrderIntent, OrderType, Position, Side
 
@@ -64,9 +64,9 @@ class RiskDenial(DomainModel):
         return {k: str(v) if isinstance(v, Decimal) else v for k, v in self.values.items()}
 
 
-def _multiple(value: Decimal, step: Decimal) -> bool:
-    with exact_arithmetic():
-        return value % step == 0
+def _multiple(value: Decimal, step: Decimal, ctx: Context | None = None) -> bool:
+    """``value % step == 0`` in exact arithmetic (``ctx``: an :func:`exact_context` to reuse)."""
+    return (ctx or exact_context()).remainder(value, step) == 0
 
 
 def round_qty(qty: Decimal, instrument: Instrument) -> Decimal:
@@ -81,6 +81,7 @@ def round_limit_price(price: Decimal, instrument: Instrument, side: Side) -> Dec
 
 
 SIZE_HEADROOM = Decimal("0.99")
+_ONE: Final = Decimal(1)
 
 
 def size_order(
@@ -131,11 +132,38 @@ def check_order(
     when the order may go out. ``price`` is the reference (mark) price; ``balances`` are
     free balances by asset; ``open_buy_notional`` is the notional of resting buy orders in
     this instrument (for the exposure cap)."""
-    if intent.symbol != instrument.symbol or position.symbol != instrument.symbol:
+    return check_order_values(
+        intent.symbol, intent.side, intent.type, intent.qty, intent.limit_price, instrument=instrument, price=price,
+        balances=balances, position=position, open_orders=open_orders, limits=limits, realized_today=realized_today,
+        fee_rate=fee_rate, open_buy_notional=open_buy_notional)
+
+
+def check_order_values(
+    symbol: str,
+    side: Side,
+    order_type: OrderType,
+    qty: Decimal,
+    limit_price: Decimal | None,
+    *,
+    instrument: Instrument,
+    price: Decimal,
+    balances: dict[str, Decimal],
+    position: Position,
+    open_orders: int,
+    limits: RiskLimits,
+    realized_today: Decimal,
+    fee_rate: Decimal = DEFAULT_FEE_RATE,
+    open_buy_notional: Decimal = Decimal(0),
+) -> RiskDenial | None:
+    """:func:`check_order` on the intent's fields (symbol, side, type, quantity, limit
+    price), for a caller with no ``OrderIntent`` record to build (the simulator: the
+    validated model costs as much as the checks). The fields must be what a valid intent
+    holds (a positive quantity; a limit price exactly for a limit order)."""
+    if symbol != instrument.symbol or position.symbol != instrument.symbol:
         raise ValueError(
-            f"intent {intent.symbol} and position {position.symbol} must match instrument {instrument.symbol}"
+            f"intent {symbol} and position {position.symbol} must match instrument {instrument.symbol}"
         )
-    sym, qty = instrument.symbol, intent.qty
+    sym = instrument.symbol
 
     if realized_today <= -limits.daily_loss_limit:
         return _deny("daily-loss-limit", f"Realized PnL today is {realized_today}, at or beyond the daily loss "
@@ -147,7 +175,8 @@ def check_order(
         return _deny("reference-price", f"The reference price for {sym} is {price}; a positive price is needed.",
                      price=price)
 
-    if not _multiple(qty, instrument.lot_size):
+    exact = exact_context()  # every product and sum below is exact (Inexact is trapped)
+    if not _multiple(qty, instrument.lot_size, exact):
         return _deny("lot-size", f"Quantity {qty} is not a multiple of the lot size {instrument.lot_size}.",
                      qty=qty, lot_size=instrument.lot_size)
     if qty < instrument.min_qty:
@@ -156,22 +185,24 @@ def check_order(
     if instrument.max_qty is not None and qty > instrument.max_qty:
         return _deny("max-qty", f"Quantity {qty} is above the maximum quantity {instrument.max_qty}.",
                      qty=qty, max_qty=instrument.max_qty)
-    limit = intent.limit_price if intent.type is OrderType.LIMIT else None
-    if limit is not None and not _multiple(limit, instrument.tick_size):
+    limit = limit_price if order_type is OrderType.LIMIT else None
+    if limit is not None and not _multiple(limit, instrument.tick_size, exact):
         return _deny("tick-size", f"Limit price {limit} is not a multiple of the tick size {instrument.tick_size}.",
                      limit_price=limit, tick_size=instrument.tick_size)
 
-    order_price = intent.limit_price if intent.limit_price is not None else price
-    with exact_arithmetic():
-        notional = tidy(qty * order_price)
+    # Products and sums are exact (Inexact is trapped) and ``tidy`` keeps the value, so the
+    # comparisons use them as they come; only a denial shows them, tidied.
+    order_price = limit_price if limit_price is not None else price
+    notional = exact.multiply(qty, order_price)
     if notional < instrument.min_notional:
+        notional = tidy(notional)
         return _deny("min-notional", f"Order notional {notional} is below the minimum notional "
                      f"{instrument.min_notional}.", notional=notional, min_notional=instrument.min_notional)
     if open_orders >= limits.max_open_orders:
         return _deny("max-open-orders", f"{open_orders} orders are already open; the limit is "
                      f"{limits.max_open_orders}.", open_orders=open_orders, max_open_orders=limits.max_open_orders)
 
-    if intent.side is Side.SELL:
+    if side is Side.SELL:
         held = position.qty
         if instrument.base in balances:
             held = min(held, balances[instrument.base])
@@ -180,18 +211,20 @@ def check_order(
                          "available.", qty=qty, available=held)
         return None
 
-    with exact_arithmetic():
-        needed = tidy(notional * (1 + fee_rate))
-        exposure = tidy((position.qty + qty) * price + open_buy_notional)
-        after = tidy((position.qty + qty) * price)
+    needed = exact.multiply(tidy(notional), exact.add(_ONE, fee_rate))
+    after = exact.multiply(exact.add(position.qty, qty), price)
+    exposure = exact.add(after, open_buy_notional)
     free = balances.get(instrument.quote, Decimal(0))
     if free < needed:
+        needed = tidy(needed)
         return _deny("balance", f"Buying needs {needed} {instrument.quote} including fees at rate {fee_rate}, "
                      f"but only {free} is free.", needed=needed, available=free, fee_rate=fee_rate)
     if exposure > limits.exposure_cap_notional:
+        exposure = tidy(exposure)
         return _deny("exposure-cap", f"Exposure in {sym} would be {exposure}, above the cap of "
                      f"{limits.exposure_cap_notional}.", exposure=exposure, cap=limits.exposure_cap_notional)
     if after > limits.max_position_notional:
+        after = tidy(after)
         return _deny("max-position", f"The {sym} position would be worth {after}, above the maximum of "
                      f"{limits.max_position_notional}.", position_notional=after,
                      max_position_notional=limits.max_position_notional)

@@ -39,32 +39,33 @@ def evaluate(inp: TickInput, params: SevenRuleParams | SmaCrossParams) -> Evalua
     """
     if isinstance(params, SmaCrossParams):
         return sma_cross.evaluate(inp, params)
-    digest, blocked = data_gate(inp, warmup_bars(params), SEVEN_RULES)
+    blocked = data_gate(inp, warmup_bars(params), SEVEN_RULES)
     if blocked is not None:
         return blocked
     snap = snapshot(inp, params)
     if inp.holding:
-        return _exit(inp, snap, params, digest)
-    return _entry(inp, snap, params, digest)
+        return _exit(inp, snap, params)
+    return _entry(inp, snap, params)
 
 
-def _entry(inp: TickInput, snap: IndicatorSnapshot, p: SevenRuleParams, digest: str) -> Evaluation:
+def _entry(inp: TickInput, snap: IndicatorSnapshot, p: SevenRuleParams) -> Evaluation:
     verdicts = [rule(inp, snap, p) for rule in ENTRY_RULES]
     verdicts.append(ai_analysis(inp, snap, p, verdicts, "entry"))
     blocks = [v.rule for v in verdicts if v.outcome == "block"]
     if not blocks:
         risk = verdicts[5].values
-        return Evaluation("buy", verdicts, None, Decimal(str(risk["qty"])), Decimal(str(risk["stop"])), None, digest)
+        qty, stop = Decimal(str(risk["qty"])), Decimal(str(risk["stop"]))
+        return Evaluation("buy", verdicts, None, qty, stop, None, inp.window)
     action: Literal["hold", "blocked"] = "hold" if blocks == [TRIGGER] else "blocked"
-    return Evaluation(action, verdicts, blocks[0], None, None, None, digest)
+    return Evaluation(action, verdicts, blocks[0], None, None, None, inp.window)
 
 
-def _exit(inp: TickInput, snap: IndicatorSnapshot, p: SevenRuleParams, digest: str) -> Evaluation:
+def _exit(inp: TickInput, snap: IndicatorSnapshot, p: SevenRuleParams) -> Evaluation:
     verdicts = [rule(inp, snap, p) for rule in EXIT_RULES]
     verdicts.append(ai_analysis(inp, snap, p, verdicts, "exit"))
     if any(v.outcome == "block" for v in verdicts):
-        return Evaluation("sell", verdicts, None, inp.sellable_qty, None, None, digest)
-    return Evaluation("hold", verdicts, None, None, None, None, digest)
+        return Evaluation("sell", verdicts, None, inp.sellable_qty, None, None, inp.window)
+    return Evaluation("hold", verdicts, None, None, None, None, inp.window)
 
 
 def ai_analysis(

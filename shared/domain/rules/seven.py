@@ -37,25 +37,23 @@ Rule = Callable[[TickInput, IndicatorSnapshot, SevenRuleParams], RuleVerdict]
 def snapshot(inp: TickInput, p: SevenRuleParams) -> IndicatorSnapshot:
     """All indicators over the whole window (TA-Lib batch, once), kept for the last two bars.
 
-    The window must already have passed the data gate (sorted, finite, long enough).
+    The window must already have passed the data gate (sorted, finite, long enough), so
+    the indicator kernels run without scanning their inputs for NaN again.
     """
     w = inp.window
-    series = (
-        ema(w.close, p.ema_fast),
-        ema(w.close, p.ema_slow),
-        ema(w.close, p.trigger_ema),
-        rsi(w.close, p.rsi_period),
-        atr(w.high, w.low, w.close, p.atr_period),
+    close = w.close
+    fast, slow, trigger, strength, spread = (  # the last two values of each, as floats
+        ema(close, p.ema_fast, scan=False)[-2:].tolist(),
+        ema(close, p.ema_slow, scan=False)[-2:].tolist(),
+        ema(close, p.trigger_ema, scan=False)[-2:].tolist(),
+        rsi(close, p.rsi_period, scan=False)[-2:].tolist(),
+        atr(w.high, w.low, close, p.atr_period, scan=False)[-2:].tolist(),
     )
-
-    def bar(i: int) -> BarValues:
-        ef, es, et, r, a = (float(s[i]) for s in series)
-        return BarValues(float(w.open[i]), float(w.high[i]), float(w.low[i]), float(w.close[i]), ef, es, et, r, a)
-
+    o, h, lo, c = (column[-2:].tolist() for column in (w.open, w.high, w.low, close))
     zone = slice(-1 - p.zone_lookback, -1)
     return IndicatorSnapshot(
-        last=bar(-1),
-        prev=bar(-2),
+        last=BarValues(o[1], h[1], lo[1], c[1], fast[1], slow[1], trigger[1], strength[1], spread[1]),
+        prev=BarValues(o[0], h[0], lo[0], c[0], fast[0], slow[0], trigger[0], strength[0], spread[0]),
         resistance=float(w.high[zone].max()),
         support=float(w.low[zone].min()),
         close_time=from_ms(int(w.open_time[-1]) + inp.interval_seconds * 1000),

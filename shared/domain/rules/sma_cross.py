@@ -31,11 +31,11 @@ ALL_IN: Final = Decimal("0.99")
 def evaluate(inp: TickInput, params: SmaCrossParams) -> Evaluation:
     """The baseline's decision for the last candle: one ``sma-cross`` verdict (after the
     data-integrity block verdict when the window is unfit)."""
-    digest, blocked = data_gate(inp, warmup_bars(params), (SMA_CROSS,))
+    blocked = data_gate(inp, warmup_bars(params), (SMA_CROSS,))
     if blocked is not None:
         return blocked
     close = inp.window.close
-    fast, slow = sma(close, params.fast), sma(close, params.slow)
+    fast, slow = sma(close, params.fast, scan=False), sma(close, params.slow, scan=False)  # the gate scanned
     f0, f1, s0, s1 = float(fast[-2]), float(fast[-1]), float(slow[-2]), float(slow[-1])
     up, down = f0 <= s0 and f1 > s1, f0 >= s0 and f1 < s1
     c = float(close[-1])
@@ -51,15 +51,15 @@ def evaluate(inp: TickInput, params: SmaCrossParams) -> Evaluation:
             v = verdict(SMA_CROSS, "block", f"{names[0]} crossed above {names[1]}, but equity {inp.equity} buys only "
                         f"{qty} {ins.base}, below the minimum ({ins.min_qty} {ins.base} and {ins.min_notional} "
                         f"{ins.quote} notional).", qty=str(qty), equity=str(inp.equity), **values)
-            return Evaluation("blocked", [v], SMA_CROSS, None, None, None, digest)
+            return Evaluation("blocked", [v], SMA_CROSS, None, None, None, inp.window)
         v = verdict(SMA_CROSS, "pass", f"{names[0]} crossed above {names[1]}: buy {qty} {ins.base} with "
                     f"{ALL_IN} of equity {inp.equity}.", "long", qty=str(qty), equity=str(inp.equity), **values)
-        return Evaluation("buy", [v], None, qty, None, None, digest)
+        return Evaluation("buy", [v], None, qty, None, None, inp.window)
     if down and holding:
         qty = inp.sellable_qty
         v = verdict(SMA_CROSS, "block", f"{names[0]} crossed below {names[1]}: sell the whole position of {qty}.",
                     "flat", qty=str(qty), **values)
-        return Evaluation("sell", [v], None, qty, None, None, digest)
+        return Evaluation("sell", [v], None, qty, None, None, inp.window)
 
     if up or down:
         state = "already holding" if holding else "nothing to sell"
@@ -67,4 +67,4 @@ def evaluate(inp: TickInput, params: SmaCrossParams) -> Evaluation:
     else:
         side = "above" if f1 > s1 else "below" if f1 < s1 else "level with"
         reason = f"No cross: {names[0]} stays {side} {names[1]}."
-    return Evaluation("hold", [verdict(SMA_CROSS, "neutral", reason, **values)], None, None, None, None, digest)
+    return Evaluation("hold", [verdict(SMA_CROSS, "neutral", reason, **values)], None, None, None, None, inp.window)

@@ -6,7 +6,7 @@ Modules, each small and pure (no I/O, nothing from Azure):
   at once (numpy);
 - :mod:`.screening`: the bars where the rules could trade, with error margins;
 - :mod:`.account`: the paper path's execution (risk checks, exchange refusals, fills,
-  position and ledger) in memory;
+  position and ledger) in memory; :mod:`.daily`: its running total of today's PnL;
 - :mod:`.engine`: the loop that calls the real ``pipeline.evaluate`` on the screened bars;
 - :mod:`.metrics`, :mod:`.walkforward`, :mod:`.report`: numbers, ranges, gates and verdict;
 - :mod:`.models`: the pydantic request, result, report and stored run.

@@ -7,7 +7,8 @@ while every decision inside it is made by the shared domain code:
 
 1. the halt re-check at execution (an automatic halt from the daily loss limit, with its
    cooldown; operator halts do not exist in a simulation);
-2. the pre-trade risk checks: :func:`shared.domain.risk.check_order`, with the reference
+2. the pre-trade risk checks: :func:`shared.domain.risk.check_order` (on the intent's
+   fields, :func:`~shared.domain.risk.check_order_values`), with the reference
    price the replay ticker gives (the forming bar's open, else the last close, rounded to
    the tick), the free balances, the booked position, the other open orders and the PnL
    realized since UTC midnight;
@@ -15,9 +16,10 @@ while every decision inside it is made by the shared domain code:
    estimate (``fill_model.slipped_price``), less what other open orders reserve;
 4. the fill: :func:`shared.domain.fill_model.fill_on_bar` on the forming bar at once, and
    any remainder (participation cap) on the following bars at their opens;
-5. the booking: :func:`shared.domain.positions.apply_fill` (average cost, realized PnL)
-   and the ledger's fee and realized-PnL entries, whose sum since midnight feeds the
-   daily loss limit.
+5. the booking: :func:`shared.domain.positions.apply_fill` (on the fill's fields,
+   :func:`~shared.domain.positions.apply_trade`: average cost, realized PnL) and the
+   ledger's fee and realized-PnL entries, whose sum since midnight feeds the daily loss
+   limit (kept as a running sum, :mod:`.daily`).
 
 Decimal contexts follow the paper path: the exchange's arithmetic runs at 40 digits, the
 rest in the caller's (default) context.
@@ -46,12 +48,13 @@ from shared.domain.fill_model import (
     slipped_price,
 )
 from shared.domain.market import Instrument
-from shared.domain.positions import apply_fill
+from shared.domain.positions import apply_trade
 from shared.domain.profiles import RiskLimits
-from shared.domain.risk import check_order, round_qty
-from shared.domain.trading import Fill, OrderIntent, OrderType, Position, Side
+from shared.domain.risk import check_order_values, round_qty
+from shared.domain.trading import OrderType, Position, Side
 
-DAY_MS: Final = 86_400_000
+from .daily import DayTotal
+
 ACCOUNT: Final = "simulation"
 _EXCHANGE: Final = Context(prec=40)  # the paper exchange's context (adapters.paper_exchange)
 
@@ -73,7 +76,7 @@ class SimFill:
     realized: Decimal
 
 
-@dataclass
+@dataclass(slots=True)
 class SimOrder:
     """An order the simulation sent; ``reason`` says why it was refused or canceled."""
 
@@ -122,6 +125,7 @@ class SimAccount:
     def __post_init__(self) -> None:
         self.quote = self.initial_quote
         self.position = Position(account_id=ACCOUNT, symbol=self.instrument.symbol)
+        self._today = DayTotal(self.ledger)
 
     # ----------------------------------------------------------------- what a tick reads
 
@@ -143,19 +147,20 @@ class SimAccount:
     def submit(self, side: Side, qty: Decimal, decision_bar: int, now_ms: int) -> SimOrder:
         """An intent from the tick at ``now_ms`` (the decision bar's close), executed at
         once as the replay does: checks, then the order on the forming bar."""
+        if not qty > 0:  # what validating the market intent (``OrderIntent``) would refuse
+            raise ValueError("qty must be positive")
         order = SimOrder(len(self.orders) + 1, decision_bar, now_ms, side, qty)
         self.orders.append(order)
         if self.halted(now_ms):
             return self._refuse(order, "halted: automatic halt (daily loss limit)", "halt")
         ref = self._forming_bar(decision_bar, now_ms)
         price = self._ticker_price(decision_bar, ref)
-        intent = OrderIntent(id=f"sim-{order.no}", tenant_id=ACCOUNT, account_id=ACCOUNT, profile_id=ACCOUNT,
-                             symbol=self.instrument.symbol, side=side, type=OrderType.MARKET, qty=qty,
-                             source="strategy", created_at=from_ms(now_ms))
-        denial = check_order(intent, instrument=self.instrument, price=price, balances=self._balances(),
-                             position=self.position, open_orders=len(self.open_orders), limits=self.limits,
-                             realized_today=self.realized_today(now_ms),
-                             open_buy_notional=self._open_buy_notional(price))
+        # check_order on the intent's fields: the intent record itself is never stored here
+        denial = check_order_values(self.instrument.symbol, side, OrderType.MARKET, qty, None,
+                                    instrument=self.instrument, price=price, balances=self._balances(),
+                                    position=self.position, open_orders=len(self.open_orders), limits=self.limits,
+                                    realized_today=self.realized_today(now_ms),
+                                    open_buy_notional=self._open_buy_notional(price))
         if denial is not None:
             if denial.check == "daily-loss-limit":
                 self.halted_until_ms = now_ms + self.limits.halt_cooldown_minutes * 60_000
@@ -168,7 +173,10 @@ class SimAccount:
         """``PaperExchange._commit_new``: estimate, minimum notional, balance, then the
         immediate match on the forming bar."""
         ins, cfg = self.instrument, self.fill_config
-        reference = market_price(float(self.series.open[ref]), ins.tick_size) if ref is not None else ticker
+        # the exchange's reference is the forming bar's open, else the ticker's last price;
+        # the ticker's price already is that open (``market_price`` of the same float) when
+        # a bar is forming, so it is not rounded a second time
+        reference = ticker
         estimate = slipped_price(order.side, reference, ins.tick_size, cfg.slippage_bps)
         if order.qty * estimate < ins.min_notional:
             return self._refuse(order, f"exchange: notional {order.qty * estimate} is below the minimum "
@@ -221,10 +229,9 @@ class SimAccount:
         self.quote += d_quote
         if not order.open:
             self._close(order)
-        record = Fill(id=f"sim-fill-{len(self.fills) + 1}", order_id=f"sim-{order.no}", account_id=ACCOUNT,
-                      symbol=self.instrument.symbol, side=order.side, price=fill.price, qty=fill.qty, fee=fill.fee,
-                      fee_asset=self.instrument.quote, liquidity=fill.liquidity, at=from_ms(at_ms))
-        self.position, realized = apply_fill(self.position, record)
+        # apply_fill on the fill's fields (the Fill record is never stored here)
+        self.position, realized = apply_trade(self.position, order.side, fill.qty, fill.price, fill.fee,
+                                              from_ms(at_ms), fill_id=f"sim-fill-{len(self.fills) + 1}")
         for amount in (-fill.fee, realized):
             if amount != 0:
                 self.ledger.append((at_ms, amount))
@@ -235,14 +242,9 @@ class SimAccount:
     # ----------------------------------------------------------------- helpers
 
     def realized_today(self, now_ms: int) -> Decimal:
-        """Fees and realized PnL booked since UTC midnight (``execution.realized_today``)."""
-        midnight = now_ms - now_ms % DAY_MS
-        total = Decimal(0)
-        for at_ms, amount in reversed(self.ledger):
-            if at_ms < midnight:
-                break
-            total += amount
-        return total
+        """Fees and realized PnL booked since UTC midnight (``execution.realized_today``),
+        kept as a running sum (:class:`.daily.DayTotal`: the same Decimal as re-adding)."""
+        return self._today.total(now_ms)
 
     def _refuse(self, order: SimOrder, reason: str, check: str) -> SimOrder:
         order.status, order.reason, order.check = "rejected", reason, check

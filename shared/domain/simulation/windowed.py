@@ -69,42 +69,85 @@ def free_filter(values: FloatArray, k: float) -> FloatArray:
     return result
 
 
-def _seeded(free: FloatArray, seeds: FloatArray, starts: IntArray, lag: int, decay: float,
-            first_valid: int) -> Windowed:
+def _seeded(free: FloatArray, seeds: FloatArray, window: int, lag: int, decay: float,
+            first_valid: int, prev: bool = True) -> Windowed:
     """Shift the free-running filter onto each window's own seed.
 
     ``seeds[j]`` is the seed of a window starting at bar ``j``; it sits at bar
     ``j + lag``. ``first_valid`` is the window length a value needs (a shorter window
-    has NaN, as TA-Lib would).
+    has NaN, as TA-Lib would); it is ``lag + 1``.
+
+    From bar ``window - 1`` on every window is full, so the seed's position, the power of
+    the decay and the validity are the same for every bar and the gathers are slices;
+    only the first ``window - 1`` bars (windows starting at 0) take the general form.
+    ``prev=False`` leaves the previous bar's values NaN (undetermined) for the full
+    windows, for a caller that reads only ``last``.
     """
     size = free.size
-    t = np.arange(size, dtype=np.int64)
-    seed_at = starts + lag
-    ok_last = (t - starts + 1) >= first_valid
-    ok_prev = (t - 1 - starts + 1) >= first_valid
-    seed_at_c = np.minimum(seed_at, size - 1)
-    delta = seeds[starts] - free[seed_at_c]
-    scale = np.abs(seeds[starts]) + np.abs(free[seed_at_c])
+    if window < first_valid or size == 0:
+        return Windowed(*(np.full(size, np.nan) for _ in range(4)))
+    # last, prev, last_err, prev_err: every element is written below (prev ones may be NaN)
+    out = [np.empty(size) for _ in range(4)]
+    # decay ** (bars since the seed) is at most window - 1 - lag
+    with np.errstate(under="ignore"):
+        powers = np.power(decay, np.arange(window - lag, dtype=np.float64))
+    head = min(size, window - 1)
+    if head:
+        _general(free, seeds, head, lag, powers, first_valid, out)
+    full = size - head  # bars t >= window - 1, window start t - window + 1 = 0 .. full - 1
+    if full <= 0:
+        return Windowed(*out)
+    seed, at_seed = seeds[:full], free[lag : lag + full]
+    delta = seed - at_seed
+    scale = np.abs(seed) + np.abs(at_seed)
+    steps = window - 1 - lag
+    free_last, abs_last = free[head:], np.abs(free[head:])
     with np.errstate(invalid="ignore", over="ignore"):
-        factor_last = np.power(decay, np.maximum(t - seed_at, 0).astype(np.float64))
-        factor_prev = np.power(decay, np.maximum(t - 1 - seed_at, 0).astype(np.float64))
-        last = free + factor_last * delta
-        prev_free = np.concatenate(([np.nan], free[:-1]))
+        out[0][head:] = free_last + powers[steps] * delta
+        out[2][head:] = REL_ERROR * (abs_last + powers[steps] * scale)
+        if prev and window - 1 >= first_valid:  # the bar before is in the window, after the seed
+            free_prev = free[head - 1 : size - 1]
+            out[1][head:] = free_prev + powers[steps - 1] * delta
+            out[3][head:] = REL_ERROR * (np.abs(free_prev) + powers[steps - 1] * scale)
+        else:
+            out[1][head:] = np.nan
+            out[3][head:] = np.nan
+    return Windowed(*out)
+
+
+def _general(free: FloatArray, seeds: FloatArray, head: int, lag: int, powers: FloatArray, first_valid: int,
+             out: list[FloatArray]) -> None:
+    """:func:`_seeded` for bars ``0 .. head - 1``, whose windows all start at bar 0."""
+    size = free.size
+    t = np.arange(head, dtype=np.int64)
+    ok_last = t + 1 >= first_valid
+    ok_prev = t >= first_valid
+    seed, at_seed = seeds[0], free[min(lag, size - 1)]
+    delta = seed - at_seed
+    scale = abs(seed) + abs(at_seed)
+    steps_last = np.minimum(np.maximum(t - lag, 0), powers.size - 1)
+    steps_prev = np.maximum(steps_last - 1, 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        factor_last, factor_prev = powers[steps_last], powers[steps_prev]
+        last = free[:head] + factor_last * delta
+        prev_free = np.concatenate(([np.nan], free[: head - 1]))
         prev = prev_free + factor_prev * delta
-        last_err = REL_ERROR * (np.abs(free) + factor_last * scale)
+        last_err = REL_ERROR * (np.abs(free[:head]) + factor_last * scale)
         prev_err = REL_ERROR * (np.abs(prev_free) + factor_prev * scale)
     nan = np.nan
-    return Windowed(np.where(ok_last, last, nan), np.where(ok_prev, prev, nan),
-                    np.where(ok_last, last_err, nan), np.where(ok_prev, prev_err, nan))
+    out[0][:head] = np.where(ok_last, last, nan)
+    out[1][:head] = np.where(ok_prev, prev, nan)
+    out[2][:head] = np.where(ok_last, last_err, nan)
+    out[3][:head] = np.where(ok_prev, prev_err, nan)
 
 
-def ema(close: FloatArray, n: int, window: int) -> Windowed:
+def ema(close: FloatArray, n: int, window: int, *, prev: bool = True) -> Windowed:
     """TA-Lib's EMA(n) over each bar's window (seeded with the SMA of the window's first
-    ``n`` closes; first value at the window's bar ``n - 1``)."""
+    ``n`` closes; first value at the window's bar ``n - 1``). ``prev``: see :func:`_seeded`."""
     k = 2.0 / (n + 1)
     free = free_filter(close, k)
     seeds = _shifted(talib.SMA(close, timeperiod=n), n - 1)
-    return _seeded(free, seeds, window_starts(close.size, window), n - 1, 1.0 - k, n)
+    return _seeded(free, seeds, window, n - 1, 1.0 - k, n, prev)
 
 
 def _shifted(values: FloatArray, lag: int) -> FloatArray:
@@ -115,26 +158,30 @@ def _shifted(values: FloatArray, lag: int) -> FloatArray:
     return out
 
 
-def _wilder(series: FloatArray, n: int, window: int) -> Windowed:
+def _wilder(series: FloatArray, n: int, window: int, prev: bool = True) -> Windowed:
     """Wilder's average of ``series`` (defined from index 1) over each bar's window: the
     seed is the mean of the window's first ``n`` values (bars ``s+1 .. s+n``)."""
     k = 1.0 / n
     free = free_filter(series, k) if n > 1 else series.copy()
     seeds = _shifted(talib.SMA(series, timeperiod=n), n)
-    return _seeded(free, seeds, window_starts(series.size, window), n, 1.0 - k, n + 1)
+    return _seeded(free, seeds, window, n, 1.0 - k, n + 1, prev)
 
 
-def rsi(close: FloatArray, n: int, window: int) -> Windowed:
+def rsi(close: FloatArray, n: int, window: int, *, prev: bool = True) -> Windowed:
     """TA-Lib's RSI(n) over each bar's window, with error bounds carried through the
-    ratio (an undetermined value gets the bound 100: the screen keeps such bars)."""
+    ratio (an undetermined value gets the bound 100: the screen keeps such bars).
+    ``prev``: see :func:`_seeded`."""
     change = np.diff(close, prepend=close[:1] if close.size else close)
     gain = np.maximum(change, 0.0)
     loss = np.maximum(-change, 0.0)
-    return _rsi_pack(_wilder(gain, n, window), _wilder(loss, n, window))
+    return _rsi_pack(_wilder(gain, n, window, prev), _wilder(loss, n, window, prev), prev)
 
 
-def _rsi_pack(g: Windowed, lo: Windowed) -> Windowed:
+def _rsi_pack(g: Windowed, lo: Windowed, with_prev: bool = True) -> Windowed:
     last, last_err = _ratio(g.last, lo.last, g.last_err, lo.last_err)
+    if not with_prev:
+        undetermined = np.full(last.size, np.nan)
+        return Windowed(last, undetermined, last_err, undetermined)
     prev, prev_err = _ratio(g.prev, lo.prev, g.prev_err, lo.prev_err)
     return Windowed(last, prev, last_err, prev_err)
 
@@ -154,13 +201,15 @@ def _ratio(gain: FloatArray, loss: FloatArray, gain_err: FloatArray,
     return np.where(nan_mask, np.nan, value), np.where(nan_mask, np.nan, err)
 
 
-def atr(high: FloatArray, low: FloatArray, close: FloatArray, n: int, window: int) -> Windowed:
-    """TA-Lib's ATR(n) over each bar's window (true ranges from the window's second bar)."""
+def atr(high: FloatArray, low: FloatArray, close: FloatArray, n: int, window: int, *,
+        prev: bool = True) -> Windowed:
+    """TA-Lib's ATR(n) over each bar's window (true ranges from the window's second bar).
+    ``prev``: see :func:`_seeded`."""
     previous = np.concatenate((close[:1], close[:-1]))
     true_range = np.maximum(high - low, np.maximum(np.abs(previous - high), np.abs(previous - low)))
     if true_range.size:
         true_range[0] = 0.0  # bar 0 has no true range; no window's seed includes it
-    return _wilder(true_range, n, window)
+    return _wilder(true_range, n, window, prev)
 
 
 def sma(close: FloatArray, n: int) -> Windowed:
