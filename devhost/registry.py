@@ -39,6 +39,7 @@ class FunctionSpec:
     run_on_startup: bool = False
     queue_name: str | None = None
     sessions: bool = False
+    many: bool = False  # cardinality "many": the function takes a batch (a list of messages)
     durable_client_arg: str | None = None
     other_bindings: tuple[str, ...] = field(default_factory=tuple)
 
@@ -105,9 +106,15 @@ def read_functions(functions: Iterable[Any]) -> list[FunctionSpec]:
                 spec,
                 queue_name=resolve_app_setting(trigger.queue_name),
                 sessions=bool(getattr(trigger, "is_sessions_enabled", False)),
+                many=_cardinality(getattr(trigger, "cardinality", None)) == "many",
             )
         specs.append(spec)
     return specs
+
+
+def _cardinality(value: Any) -> str:
+    """``Cardinality.MANY`` or the string ``"many"`` (the decorator takes both); default one."""
+    return str(getattr(value, "value", value) or "one").lower()
 
 
 def _replace(spec: FunctionSpec, **changes: Any) -> FunctionSpec:

@@ -5,13 +5,19 @@ Peek-lock receive; while the function runs its lock is renewed (the host's
 (``autoCompleteMessages``); a raise abandons it, and the queue itself dead-letters it
 after the max delivery count (``MaxDeliveryCountExceeded``), exactly as Service Bus does.
 Why it failed is the function's own business to record (``functions/queue_kit.py``).
+
+Batch triggers (``cardinality="many"``) get what the host's batch receive loop gives:
+on a session queue, up to ``maxMessageBatchSize`` (host.json) messages of one session,
+in order, as a list; success completes all of them, a raise abandons all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
+from pathlib import Path
 
 from azure.functions.servicebus import ServiceBusMessage
 
@@ -23,6 +29,18 @@ log = logging.getLogger("devhost.servicebus")
 
 MAX_ERROR_DESCRIPTION = 1024
 MAX_AUTO_LOCK_RENEWAL_SECONDS = 300.0
+HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"
+DEFAULT_MAX_MESSAGE_BATCH_SIZE = 1000  # the Service Bus extension's default
+
+
+def host_batch_size(path: Path = HOST_JSON) -> int:
+    """``extensions.serviceBus.maxMessageBatchSize`` from host.json, as the host reads it."""
+    try:
+        settings = json.loads(path.read_text())["extensions"]["serviceBus"]
+        size = int(settings.get("maxMessageBatchSize", DEFAULT_MAX_MESSAGE_BATCH_SIZE))
+    except (OSError, ValueError, KeyError, TypeError):
+        return DEFAULT_MAX_MESSAGE_BATCH_SIZE
+    return max(1, size)
 
 
 def to_function_message(msg: ReceivedMessage) -> ServiceBusMessage:
@@ -58,12 +76,16 @@ class QueuePump:
         *,
         concurrency: int = 4,
         idle_sleep: float = 0.05,
+        max_batch: int | None = None,
     ) -> None:
+        """``concurrency``: invocations at once (messages, or batches for a batch trigger);
+        ``max_batch``: a batch trigger's batch size (default: host.json's)."""
         assert spec.queue_name is not None
         self.spec = spec
         self.queue: Queue = broker.queue(spec.queue_name)
         self.concurrency = concurrency
         self.idle_sleep = idle_sleep
+        self.max_batch = max_batch if max_batch is not None else host_batch_size()
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
 
@@ -86,54 +108,70 @@ class QueuePump:
                 await asyncio.wait(set(self._inflight), return_when=asyncio.FIRST_COMPLETED)
                 continue
             try:
-                messages = await loop.run_in_executor(None, self.queue.receive, free)
+                work = await loop.run_in_executor(None, self._receive, free)
             except Exception:
                 log.exception("receive from %s failed", self.spec.queue_name)
-                messages = []
-            if not messages:
+                work = []
+            if not work:
                 await asyncio.sleep(sleep)
                 sleep = min(sleep * 2, 0.2)
                 continue
             sleep = self.idle_sleep
-            for msg in messages:
-                task = asyncio.create_task(self._handle(msg))
+            for messages in work:
+                task = asyncio.create_task(self._handle(messages))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
 
-    async def _handle(self, msg: ReceivedMessage) -> None:
+    def _receive(self, invocations: int) -> list[list[ReceivedMessage]]:
+        """Up to ``invocations`` invocations' worth of messages: one each, or one batch each."""
+        if not self.spec.many:
+            return [[msg] for msg in self.queue.receive(invocations)]
+        batches: list[list[ReceivedMessage]] = []
+        while len(batches) < invocations and (batch := self.queue.receive_batch(self.max_batch)):
+            batches.append(batch)
+        return batches
+
+    async def _handle(self, messages: list[ReceivedMessage]) -> None:
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
-        request_id = request_id_of(msg)
-        holder = [msg]
+        request_id = request_id_of(messages[0])
+        holder = list(messages)
         renewer = asyncio.create_task(self._keep_locked(holder))
+        argument: object = [to_function_message(m) for m in messages] if self.spec.many \
+            else to_function_message(messages[0])
         try:
-            await call_user_function(self.spec.user_function, {self.spec.trigger_arg: to_function_message(msg)})
+            await call_user_function(self.spec.user_function, {self.spec.trigger_arg: argument})
         except Exception as exc:
             renewer.cancel()
             error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR_DESCRIPTION]
-            last = msg.delivery_count >= self.queue.spec.max_delivery_count
+            last = all(m.delivery_count >= self.queue.spec.max_delivery_count for m in messages)
             outcome = "failed, dead-lettered by the queue" if last else "failed, will retry"
             log_invocation(self.spec.name, "serviceBus", started, outcome, request_id, error)
-            await loop.run_in_executor(None, self._abandon, holder[0])
+            for held in holder:  # a failed batch is abandoned whole, as the host does
+                await loop.run_in_executor(None, self._abandon, held)
             return
         finally:
             renewer.cancel()
         try:
-            await loop.run_in_executor(None, self.queue.complete, holder[0])
+            if self.spec.many:
+                await loop.run_in_executor(None, self.queue.complete_batch, holder)
+            else:
+                await loop.run_in_executor(None, self.queue.complete, holder[0])
         except MessageLockLost:
             log_invocation(self.spec.name, "serviceBus", started, "lock lost, will redeliver", request_id)
             return
         log_invocation(self.spec.name, "serviceBus", started, "succeeded", request_id)
 
     async def _keep_locked(self, holder: list[ReceivedMessage]) -> None:
-        """Renew the lock at half its duration while the function runs, up to 5 minutes."""
+        """Renew the locks at half their duration while the function runs, up to 5 minutes."""
         loop = asyncio.get_running_loop()
         interval = self.queue.spec.lock_duration_seconds / 2
         deadline = loop.time() + MAX_AUTO_LOCK_RENEWAL_SECONDS
         while loop.time() + interval < deadline:
             await asyncio.sleep(interval)
             try:
-                holder[0] = await loop.run_in_executor(None, self.queue.renew_lock, holder[0])
+                for i, held in enumerate(holder):
+                    holder[i] = await loop.run_in_executor(None, self.queue.renew_lock, held)
             except MessageLockLost:
                 return
 

@@ -10,6 +10,7 @@ Nothing here imports Azure or does I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -262,6 +263,22 @@ class Store(Protocol):
         """Raise ``StoreUnavailable`` unless the store answers."""
         ...
 
+    def unit_of_work(self) -> AbstractContextManager[bool]:
+        """Group the writes of a block (this thread's) into one commit, where the adapter can;
+        the value is whether it did (``with store.unit_of_work() as atomic:``).
+
+        SQLite (True): the outermost unit is one transaction holding the write lock for its
+        whole duration (keep it short: no network calls inside); reads inside see its
+        writes; nothing is durable before it ends, then everything is. A unit inside a unit
+        is a savepoint: an exception leaving it undoes its writes only, and propagates.
+        Cosmos DB (False): a no-op; every write (or transactional batch) commits on its own.
+
+        So a unit is a throughput tool (one commit, one fsync, for many writes). Code must
+        be correct without it, as on Cosmos; when ``atomic`` it may skip steps that only
+        exist to survive a crash *between* commits, since inside the unit there is none.
+        """
+        ...
+
     def close(self) -> None:
         ...
 
@@ -348,8 +365,26 @@ class Queue(Protocol):
         """
         ...
 
+    def receive_batch(self, max_messages: int) -> list[ReceivedMessage]:
+        """Peek-lock a batch the way a ``cardinality="many"`` Functions trigger gets one.
+
+        On a session queue: up to ``max_messages`` messages of *one* session (the next
+        with a visible message and none locked), in send order, all locked together; the
+        session hands out nothing else until they are settled. On other queues: as
+        ``receive``.
+        """
+        ...
+
     def complete(self, message: ReceivedMessage) -> None:
         """Remove it; ``MessageLockLost`` if the lock expired or it was settled."""
+        ...
+
+    def complete_batch(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Complete every message of a batch (one broker round trip where possible).
+
+        All or nothing where the broker allows it (SQLite); ``MessageLockLost`` names the
+        first one whose lock was lost. Service Bus settles them one by one.
+        """
         ...
 
     def abandon(self, message: ReceivedMessage) -> None:

@@ -155,6 +155,13 @@ class CosmosStore:
         with _mapped("ping"):
             self._db.read()
 
+    @contextmanager
+    def unit_of_work(self) -> Iterator[bool]:
+        """A no-op, documented as such by the port (so it says False): Cosmos DB has no
+        transaction across partitions or containers, so every write (or transactional
+        batch) inside commits on its own, exactly as outside."""
+        yield False
+
     def close(self) -> None:
         self._client.close()
         if self._credential is not None:

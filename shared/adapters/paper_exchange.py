@@ -7,6 +7,8 @@ per account, and every write is one transactional batch there.
 Concurrency rule: every write to the book also replaces the account doc (``account``)
 under its etag. That doc is the partition's sequencer. Two writers that read the same
 state cannot both commit: the loser gets ``PreconditionFailed``, re-reads and retries.
+It also means that while the account doc's etag is unchanged the open orders are too,
+so they are remembered per etag instead of queried on every call.
 Idempotency: the order doc's id is derived from the client order id and is *created*.
 A second submit of the same id conflicts and raises ``AlreadySubmitted``. So 100
 redeliveries of one intent make exactly one order.
@@ -16,19 +18,38 @@ Resting limit orders and partial remainders are matched lazily. Every call first
 replays the bars closed since each open order's cursor (``nextBarMs``), bar by bar in
 time order, so the same candles and orders give the same fills, whenever it runs. A
 lazy fill is stamped with its bar's close time, the moment the fill became knowable.
+
+No network calls: a caller that shares the store (``book_store``) may run this inside its
+unit of work, and the book's writes then commit with the caller's (``execution``).
+Document shapes and order filters live in ``paper_book``.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import re
+import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Context, Decimal, localcontext
-from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, runtime_checkable
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
+from shared.adapters.paper_book import (
+    CLIENT_ID,
+    OPEN_STATUSES,
+    BarFeed,
+    Pending,
+    balances_of,
+    by_age,
+    check_request,
+    fill_id,
+    free_balance,
+    order_id,
+    stamp,
+    text,
+    to_fill,
+    to_order,
+)
 from shared.domain.candles import from_ms, to_ms
 from shared.domain.fill_model import (
     Bar,
@@ -73,32 +94,11 @@ BATCH_OPS = 90  # below Cosmos DB's 100 operations per transactional batch
 PAGE_BARS = 500
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-
-
-@runtime_checkable
-class BarFeed(Protocol):
-    """What a replay feed offers beyond the port: the bar forming now (so the market
-    order's reference bar, volume included, is the simulator's) and each symbol's interval."""
-
-    def interval_of(self, symbol: str) -> str: ...
-
-    def forming_bar(self, symbol: str) -> Bar | None: ...
+_MONEY = Context(prec=40)  # localcontext() installs a copy: sharing the template is safe
 
 
 class _Retry(Exception):
     """The book changed under us: re-read and try again."""
-
-
-@dataclass
-class _Pending:
-    """Writes staged against one read of the book, committed as one batch."""
-
-    account: dict[str, Any]
-    balances: dict[str, Decimal]
-    orders: dict[str, dict[str, Any]]
-    ops: list[BatchOp]
-    touched: set[str]
 
 
 def _port_call(method: Callable[Concatenate[PaperExchange, _P], _R]) -> Callable[Concatenate[PaperExchange, _P], _R]:
@@ -109,13 +109,15 @@ def _port_call(method: Callable[Concatenate[PaperExchange, _P], _R]) -> Callable
     @functools.wraps(method)
     def call(self: PaperExchange, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
-            with localcontext(Context(prec=40)):
+            with localcontext(_MONEY):
                 if method.__name__ in ("submit", "cancel"):
                     self._fault(method.__name__)
                 self._sync()
                 return method(self, *args, **kwargs)
         except (StoreError, MarketDataError) as exc:
             raise ExchangeUnavailable(f"paper exchange: {exc}") from exc
+        finally:
+            self._synced.account = None
 
     return call
 
@@ -142,7 +144,12 @@ class PaperExchange:
         ``submit.accepted``, ``cancel`` and ``cancel.accepted``. Raising there simulates a
         timeout before or after the exchange acted, for reconciliation tests."""
         self.container = store.container(CONTAINER)
+        #: the store holding the book: callers that share it may run us inside their
+        #: unit of work (no network calls here, and our writes commit with theirs)
+        self.book_store = store
         self.market = market
+        # checked once: isinstance against a runtime-checkable protocol probes every member
+        self._feed: BarFeed | None = market if isinstance(market, BarFeed) else None
         self.clock = clock
         self.account_id = account_id
         self.config = fill_config or FillModelConfig()
@@ -150,6 +157,13 @@ class PaperExchange:
         self.intervals = dict(intervals or {})
         self.fault = fault
         self._instruments: dict[str, Instrument] = {}
+        # (account etag, open order docs at that etag): every book write replaces the
+        # account doc, so while its etag is unchanged so is the set of open orders, and
+        # the partition need not be queried again (etags are never reused)
+        self._open_memo: tuple[str, list[dict[str, Any]]] | None = None
+        # the account doc this thread's port call read while syncing (when the sync wrote
+        # nothing, it is still current): the call's first read of the account takes it
+        self._synced = threading.local()
 
     # ----------------------------------------------------------------- port
 
@@ -160,12 +174,12 @@ class PaperExchange:
             raise AlreadySubmitted(f"client order id {request.client_order_id!r} was used before")
         doc = self._commit_new(request, inst)
         self._fault("submit.accepted")
-        return _order(doc)
+        return to_order(doc)
 
     @_port_call
     def get_order(self, symbol: str, client_order_id: str) -> ExchangeOrder | None:
         doc = self._read(client_order_id)
-        return _order(doc) if doc is not None and doc["symbol"] == symbol else None
+        return to_order(doc) if doc is not None and doc["symbol"] == symbol else None
 
     @_port_call
     def cancel(self, symbol: str, client_order_id: str) -> ExchangeOrder:
@@ -175,72 +189,79 @@ class PaperExchange:
             if doc is None or doc["symbol"] != symbol:
                 raise UnknownOrder(f"no order {client_order_id!r} on {symbol}")
             if doc["status"] == OrderStatus.CANCELED:
-                return _order(doc)
+                return to_order(doc)
             if not doc["open"]:
                 raise OrderRejected(f"order {client_order_id!r} is {doc['status']} and cannot be canceled")
-            doc.update(status=OrderStatus.CANCELED.value, open=False, **_stamp("updated", self.clock.now()))
+            doc.update(status=OrderStatus.CANCELED.value, open=False, **stamp("updated", self.clock.now()))
             try:
                 self._write([BatchOp("replace", item=doc, if_match=doc["_etag"])], self._account())
             except _Retry:
                 continue
             self._fault("cancel.accepted")
-            return _order(doc)
+            return to_order(doc)
         raise ExchangeUnavailable("the paper book stayed busy; try again")
 
     @_port_call
     def open_orders(self, symbol: str | None = None) -> list[ExchangeOrder]:
-        return [_order(d) for d in self._orders(symbol, open_only=True)]
+        return [to_order(d) for d in self._orders(symbol, open_only=True)]
 
     @_port_call
     def order_history(self, symbol: str | None = None, since: datetime | None = None) -> list[ExchangeOrder]:
         """Every order (open or not), oldest first; ``since`` bounds the creation time."""
         low = None if since is None else to_ms(since)
-        return [_order(d) for d in self._orders(symbol, open_only=False) if low is None or d["createdMs"] >= low]
+        return [to_order(d) for d in self._orders(symbol, open_only=False) if low is None or d["createdMs"] >= low]
 
     @_port_call
     def executions(
         self, symbol: str | None = None, since: datetime | None = None, *, client_order_id: str | None = None
     ) -> list[ExchangeFill]:
-        where = [Filter("kind", "=", "fill")]
-        if client_order_id is not None:
-            where.append(Filter("clientOrderId", "=", client_order_id))
-        if symbol is not None:
-            where.append(Filter("symbol", "=", symbol))
-        if since is not None:
-            where.append(Filter("atMs", ">=", to_ms(since)))
-        return [_fill(d) for d in sorted(self._query(where), key=lambda d: (d["atMs"], d["id"]))]
+        low = None if since is None else to_ms(since)
+        docs = self._fills_of(client_order_id) if client_order_id is not None else None
+        if docs is None:
+            where = [Filter("kind", "=", "fill")]
+            if client_order_id is not None:
+                where.append(Filter("clientOrderId", "=", client_order_id))
+            if symbol is not None:
+                where.append(Filter("symbol", "=", symbol))
+            if low is not None:
+                where.append(Filter("atMs", ">=", low))
+            docs = self._query(where)
+        docs = [d for d in docs if (symbol is None or d["symbol"] == symbol) and (low is None or d["atMs"] >= low)]
+        return [to_fill(d) for d in sorted(docs, key=lambda d: (d["atMs"], d["id"]))]
+
+    def _fills_of(self, client_order_id: str) -> list[dict[str, Any]] | None:
+        """An order's fills by point reads (their ids count up with the order's
+        ``fillCount``); None when there are many, for one query instead."""
+        order = self._read(client_order_id)
+        if order is None:
+            return []
+        if order["fillCount"] > 8:
+            return None
+        fills = []
+        for n in range(1, order["fillCount"] + 1):
+            try:
+                fills.append(self.container.read(fill_id(client_order_id, n), self.account_id))
+            except NotFound:
+                continue
+        return fills
 
     @_port_call
     def balances(self) -> dict[str, Decimal]:
-        return _balances(self._account())
+        return balances_of(self._account())
 
     # ----------------------------------------------------------------- submit
 
     def _validate(self, request: OrderRequest) -> Instrument:
-        if not _CLIENT_ID.match(request.client_order_id):
+        if not CLIENT_ID.match(request.client_order_id):
             raise OrderRejected("client order id must be 1-64 characters of letters, digits, _ . : -")
-        inst = self._instrument(request.symbol)
-        if inst.status != "trading":
-            raise OrderRejected(f"{request.symbol} is {inst.status}")
-        qty = request.qty
-        if not qty.is_finite() or qty <= 0 or qty % inst.lot_size != 0:
-            raise OrderRejected(f"qty {qty} is not a positive multiple of the lot size {inst.lot_size}")
-        if qty < inst.min_qty or (inst.max_qty is not None and qty > inst.max_qty):
-            raise OrderRejected(f"qty {qty} is outside the instrument's limits")
-        price = request.limit_price
-        if request.type is OrderType.LIMIT:
-            if price is None or not price.is_finite() or price <= 0 or price % inst.tick_size != 0:
-                raise OrderRejected(f"limit price {price} is not a positive multiple of the tick {inst.tick_size}")
-        elif price is not None:
-            raise OrderRejected("a market order takes no limit price")
-        return inst
+        return check_request(request, self._instrument(request.symbol))
 
     def _commit_new(self, request: OrderRequest, inst: Instrument) -> dict[str, Any]:
         for _ in range(MAX_ATTEMPTS):
             now = self.clock.now()
             now_ms = to_ms(now)
             account = self._account()
-            pending = _Pending(account, _balances(account), {d["id"]: d for d in self._orders(None, True)}, [], set())
+            pending = Pending(account, balances_of(account), self._open_docs(account), [], set())
             ref: Bar | None = None
             if request.type is OrderType.LIMIT:
                 assert request.limit_price is not None
@@ -253,17 +274,17 @@ class PaperExchange:
                 raise OrderRejected(f"notional {request.qty * estimate} is below the minimum {inst.min_notional}")
             cid = request.client_order_id
             doc: dict[str, Any] = {
-                "id": _order_id(cid), "accountId": self.account_id, "kind": "order", "clientOrderId": cid,
+                "id": order_id(cid), "accountId": self.account_id, "kind": "order", "clientOrderId": cid,
                 # deterministic, so a rebuilt book (or a replayed test) names orders the same way
                 "exchangeOrderId": "P" + hashlib.sha256(f"{self.account_id}:{cid}".encode()).hexdigest()[:24],
                 "symbol": request.symbol, "base": inst.base, "quote": inst.quote, "side": request.side.value,
-                "type": request.type.value, "qty": str(request.qty), "limitPrice": _text(request.limit_price),
+                "type": request.type.value, "qty": str(request.qty), "limitPrice": text(request.limit_price),
                 "status": OrderStatus.NEW.value, "open": True, "filledQty": "0", "notional": "0", "fees": "0",
                 "fillCount": 0, "reservePrice": str(estimate), "reserveFeeRate": str(rate),
                 "nextBarMs": now_ms if ref is None else ref.open_time_ms + 1,
-                **_stamp("created", now), **_stamp("updated", now),
+                **stamp("created", now), **stamp("updated", now),
             }
-            free = self._free(pending, doc)
+            free = free_balance(pending, doc)
             need = request.qty * estimate * (1 + rate) if request.side is Side.BUY else request.qty
             if need > free:
                 asset = inst.quote if request.side is Side.BUY else inst.base
@@ -290,8 +311,8 @@ class PaperExchange:
         return slipped_price(side, tickers[0].last_price, inst.tick_size, self.config.slippage_bps)
 
     def _reference_bar(self, symbol: str, now_ms: int) -> Bar | None:
-        if isinstance(self.market, BarFeed):
-            return self.market.forming_bar(symbol)
+        if self._feed is not None:
+            return self._feed.forming_bar(symbol)
         tickers = self.market.tickers([symbol])
         last = self.market.candles(symbol, self._interval(symbol), limit=1)
         if not tickers or not last:
@@ -305,14 +326,15 @@ class PaperExchange:
         """Match open orders against the bars closed since their cursors, oldest bar first."""
         for _ in range(MAX_ATTEMPTS):
             account = self._account()
-            orders = {d["id"]: d for d in self._orders(None, True)}
+            orders = self._open_docs(account)
             events: list[tuple[int, int, str, Bar]] = []
             for doc in orders.values():
                 events += [(b.open_time_ms, doc["createdMs"], doc["id"], b) for b in self._bars(doc)]
             if not events:
+                self._synced.account = account
                 return
             events.sort(key=lambda e: e[:3])
-            pending = _Pending(account, _balances(account), orders, [], set())
+            pending = Pending(account, balances_of(account), orders, [], set())
             try:
                 for bar_ms, _, order_id, bar in events:
                     doc = pending.orders[order_id]
@@ -342,13 +364,13 @@ class PaperExchange:
                 return bars
             start = fresh[-1].open_time_ms + 1
 
-    def _match(self, pending: _Pending, doc: dict[str, Any], bar: Bar, at_ms: int) -> None:
+    def _match(self, pending: Pending, doc: dict[str, Any], bar: Bar, at_ms: int) -> None:
         """One bar against one order: the fill (if any) is staged with the balances."""
         side, inst = Side(doc["side"]), self._instrument(doc["symbol"])
         remaining = Decimal(doc["qty"]) - Decimal(doc["filledQty"])
         limit = None if doc["limitPrice"] is None else Decimal(doc["limitPrice"])
         work = WorkingOrder(side, OrderType(doc["type"]), remaining, limit)
-        free = self._free(pending, doc)
+        free = free_balance(pending, doc)
         if side is Side.BUY:
             fill = fill_on_bar(work, bar, inst, self.config, quote_budget=free)
         else:
@@ -357,13 +379,13 @@ class PaperExchange:
             if work.type is OrderType.MARKET and fill_on_bar(work, bar, inst, self.config) is not None:
                 reason = "insufficient balance for the remainder"
                 doc.update(status=OrderStatus.CANCELED.value, open=False, rejectReason=reason)
-                doc.update(_stamp("updated", from_ms(max(at_ms, doc["createdMs"]))))
+                doc.update(stamp("updated", from_ms(max(at_ms, doc["createdMs"]))))
                 pending.touched.add(doc["id"])
             return
         self._book_fill(pending, doc, fill, side, inst, max(at_ms, doc["createdMs"]))
 
     def _book_fill(
-        self, pending: _Pending, doc: dict[str, Any], fill: ModelFill, side: Side, inst: Instrument, at_ms: int
+        self, pending: Pending, doc: dict[str, Any], fill: ModelFill, side: Side, inst: Instrument, at_ms: int
     ) -> None:
         count = doc["fillCount"] + 1
         filled = Decimal(doc["filledQty"]) + fill.qty
@@ -372,38 +394,21 @@ class PaperExchange:
             fillCount=count, filledQty=str(filled), status=status.value, open=status.is_open,
             notional=str(Decimal(doc["notional"]) + fill.notional), fees=str(Decimal(doc["fees"]) + fill.fee),
             reservePrice=str(fill.price) if doc["type"] == OrderType.MARKET else doc["reservePrice"],
-            **_stamp("updated", from_ms(at_ms)),
+            **stamp("updated", from_ms(at_ms)),
         )
         d_base, d_quote = fill_cost(side, fill)
         for asset, delta in ((inst.base, d_base), (inst.quote, d_quote)):
             pending.balances[asset] = pending.balances.get(asset, Decimal(0)) + delta
-        fill_id = f"fill-{doc['clientOrderId']}-{count:05d}"
         pending.ops.append(BatchOp("create", item={
-            "id": fill_id, "accountId": self.account_id, "kind": "fill",
+            "id": fill_id(doc["clientOrderId"], count), "accountId": self.account_id, "kind": "fill",
             "clientOrderId": doc["clientOrderId"], "exchangeOrderId": doc["exchangeOrderId"],
             "symbol": doc["symbol"], "side": side.value, "price": str(fill.price), "qty": str(fill.qty),
             "fee": str(fill.fee), "feeAsset": inst.quote, "liquidity": fill.liquidity,
-            "barMs": fill.bar_open_ms, **_stamp("at", from_ms(at_ms)),
+            "barMs": fill.bar_open_ms, **stamp("at", from_ms(at_ms)),
         }))
         pending.touched.add(doc["id"])
 
-    def _free(self, pending: _Pending, doc: dict[str, Any]) -> Decimal:
-        """The balance ``doc`` may use: total minus what the *other* open orders reserve."""
-        buy = doc["side"] == Side.BUY
-        asset = doc["quote"] if buy else doc["base"]
-        locked = Decimal(0)
-        for other in pending.orders.values():
-            if other["id"] == doc["id"] or not other["open"] or (other["side"] == Side.BUY) != buy:
-                continue
-            if (other["quote"] if buy else other["base"]) != asset:
-                continue
-            remaining = Decimal(other["qty"]) - Decimal(other["filledQty"])
-            if buy:
-                remaining *= Decimal(other["reservePrice"]) * (1 + Decimal(other["reserveFeeRate"]))
-            locked += remaining
-        return pending.balances.get(asset, Decimal(0)) - locked
-
-    def _flush(self, pending: _Pending) -> None:
+    def _flush(self, pending: Pending) -> None:
         created = {op.item["id"] for op in pending.ops if op.item is not None}
         ops = [BatchOp("replace", item=pending.orders[i], if_match=pending.orders[i]["_etag"])
                for i in sorted(pending.touched - created)]
@@ -418,12 +423,15 @@ class PaperExchange:
                 pending.account = result
         pending.ops.clear()
         pending.touched.clear()
+        # the book as this write left it: the open orders among all we know
+        still_open = [d for d in pending.orders.values() if d["open"]]
+        self._open_memo = (pending.account["_etag"], [dict(d) for d in by_age(still_open)])
 
     # ----------------------------------------------------------------- store
 
     def _write(self, ops: list[BatchOp], account: dict[str, Any]) -> list[dict[str, Any]]:
         """Commit ``ops`` and the account doc (under its etag) as one batch."""
-        acc_op = BatchOp("replace", item={**account, **_stamp("updated", self.clock.now())}, if_match=account["_etag"])
+        acc_op = BatchOp("replace", item={**account, **stamp("updated", self.clock.now())}, if_match=account["_etag"])
         try:
             return self.container.batch(self.account_id, [*ops, acc_op])
         except BatchFailed as exc:
@@ -435,23 +443,27 @@ class PaperExchange:
             raise
 
     def _account(self) -> dict[str, Any]:
+        synced: dict[str, Any] | None = getattr(self._synced, "account", None)
+        if synced is not None:
+            self._synced.account = None
+            return synced
         try:
             return self.container.read(ACCOUNT_ID, self.account_id)
         except NotFound:
             pass
         doc = {"id": ACCOUNT_ID, "accountId": self.account_id, "kind": "account",
                "balances": {a: str(Decimal(v)) for a, v in sorted(self.initial_balances.items())},
-               **_stamp("created", self.clock.now())}
+               **stamp("created", self.clock.now())}
         try:
             return self.container.create(doc)
         except Conflict:
             return self.container.read(ACCOUNT_ID, self.account_id)
 
     def _read(self, client_order_id: str) -> dict[str, Any] | None:
-        if not _CLIENT_ID.match(client_order_id):
+        if not CLIENT_ID.match(client_order_id):
             return None
         try:
-            return self.container.read(_order_id(client_order_id), self.account_id)
+            return self.container.read(order_id(client_order_id), self.account_id)
         except NotFound:
             return None
 
@@ -467,11 +479,20 @@ class PaperExchange:
 
     def _orders(self, symbol: str | None, open_only: bool) -> list[dict[str, Any]]:
         where = [Filter("kind", "=", "order")]
-        if open_only:
-            where.append(Filter("open", "=", True))
+        if open_only:  # status as well as the flag: status is what the store indexes
+            where += [Filter("open", "=", True), Filter("status", "in", OPEN_STATUSES)]
         if symbol is not None:
             where.append(Filter("symbol", "=", symbol))
-        return sorted(self._query(where), key=lambda d: (d["createdMs"], d["id"]))
+        return by_age(self._query(where))
+
+    def _open_docs(self, account: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+        """The open orders (by id, oldest first) at ``account``'s version of the book."""
+        memo = self._open_memo
+        if memo is not None and memo[0] == account["_etag"]:
+            return {d["id"]: dict(d) for d in memo[1]}
+        docs = self._orders(None, True)
+        self._open_memo = (account["_etag"], [dict(d) for d in docs])
+        return {d["id"]: d for d in docs}
 
     def _instrument(self, symbol: str) -> Instrument:
         if symbol not in self._instruments:
@@ -482,54 +503,10 @@ class PaperExchange:
         return self._instruments[symbol]
 
     def _interval(self, symbol: str) -> str:
-        if isinstance(self.market, BarFeed):
-            return self.market.interval_of(symbol)
+        if self._feed is not None:
+            return self._feed.interval_of(symbol)
         return self.intervals.get(symbol, "1m")
 
     def _fault(self, point: str) -> None:
         if self.fault is not None:
             self.fault(point)
-
-
-# --------------------------------------------------------------------------- docs
-
-def _order_id(client_order_id: str) -> str:
-    return f"order-{client_order_id}"
-
-
-def _text(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _stamp(prefix: str, when: datetime) -> dict[str, Any]:
-    ms = to_ms(when)
-    return {f"{prefix}At": from_ms(ms).isoformat().replace("+00:00", "Z"), f"{prefix}Ms": ms}
-
-
-def _balances(account: Mapping[str, Any]) -> dict[str, Decimal]:
-    return {asset: Decimal(value) for asset, value in account["balances"].items()}
-
-
-def _order(doc: Mapping[str, Any]) -> ExchangeOrder:
-    filled = Decimal(doc["filledQty"])
-    return ExchangeOrder(
-        client_order_id=doc["clientOrderId"], exchange_order_id=doc["exchangeOrderId"], symbol=doc["symbol"],
-        side=Side(doc["side"]), type=OrderType(doc["type"]), qty=Decimal(doc["qty"]),
-        limit_price=None if doc["limitPrice"] is None else Decimal(doc["limitPrice"]),
-        status=OrderStatus(doc["status"]), filled_qty=filled,
-        # 28 digits: Python's default context, so anyone recomputing it from the fills agrees
-        avg_fill_price=Context(prec=28).divide(Decimal(doc["notional"]), filled) if filled else None,
-        created_at=from_ms(doc["createdMs"]), updated_at=from_ms(doc["updatedMs"]),
-        reject_reason=doc.get("rejectReason"),
-    )
-
-
-def _fill(doc: Mapping[str, Any]) -> ExchangeFill:
-    return ExchangeFill(
-        exchange_fill_id=doc["id"], client_order_id=doc["clientOrderId"], exchange_order_id=doc["exchangeOrderId"],
-        symbol=doc["symbol"], side=Side(doc["side"]), price=Decimal(doc["price"]), qty=Decimal(doc["qty"]),
-        fee=Decimal(doc["fee"]), fee_asset=doc["feeAsset"], liquidity=doc["liquidity"], at=from_ms(doc["atMs"]),
-    )
-
-
-

@@ -16,6 +16,7 @@ Sessions: each session message is received on its own ``NEXT_AVAILABLE_SESSION``
 receiver, one message per session at a time (the port's rule: a session's next
 message is not handed out while an earlier one is locked). That receiver holds the
 session lock and is closed once its message is settled, releasing the session.
+``receive_batch`` takes several messages of one session on one such receiver.
 
 Threads: SDK handlers are not thread-safe, so each queue serialises its SDK calls; a
 ``receive`` waiting for messages (up to ``receive_wait_seconds``) delays settlements on
@@ -170,6 +171,29 @@ class ServiceBusQueue:
             )
             return [self._hold(self._receiver, m) for m in got]
 
+    def receive_batch(self, max_messages: int) -> list[ReceivedMessage]:
+        """On a session queue: up to ``max_messages`` of the next available session, on one
+        session receiver (as the Functions host's batch trigger does); else ``receive``."""
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        if not self.spec.requires_session:
+            return self.receive(max_messages)
+        with self._mutex, _mapped(f"receive a batch from {self.spec.name}"):
+            self._forget_lapsed()
+            receiver = self._client.get_queue_receiver(
+                self.spec.name,
+                session_id=NEXT_AVAILABLE_SESSION,
+                receive_mode=ServiceBusReceiveMode.PEEK_LOCK,
+                max_wait_time=self._wait,
+            )
+            try:
+                got = receiver.receive_messages(max_message_count=max_messages, max_wait_time=self._wait)
+            except OperationTimeoutError:  # no unlocked session has messages
+                got = []
+            if not got:
+                self._close_quietly(receiver)
+            return [self._hold(receiver, m) for m in got]
+
     def _receive_sessions(self, max_messages: int) -> list[ReceivedMessage]:
         out: list[ReceivedMessage] = []
         while len(out) < max_messages:
@@ -237,6 +261,18 @@ class ServiceBusQueue:
 
     def complete(self, message: ReceivedMessage) -> None:
         self._settle(message, "complete", "complete_message")
+
+    def complete_batch(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Service Bus has no batch settlement: complete each; the first lost lock is
+        raised once the others are done (they stay completed)."""
+        lost: MessageLockLost | None = None
+        for message in messages:
+            try:
+                self.complete(message)
+            except MessageLockLost as exc:
+                lost = lost or exc
+        if lost is not None:
+            raise lost
 
     def abandon(self, message: ReceivedMessage) -> None:
         """Release now; the broker dead-letters it once ``max_delivery_count`` is used."""

@@ -229,6 +229,15 @@ class SqliteQueue:
         Session queues hand out at most one message per session at a time: a session
         whose message is locked is skipped, so its next message waits for settlement.
         """
+        return self._claim(max_messages, one_session=False)
+
+    def receive_batch(self, max_messages: int) -> list[ReceivedMessage]:
+        """A batch as a ``cardinality="many"`` trigger gets it: on a session queue, up to
+        ``max_messages`` of one session (the oldest visible message's, among sessions with
+        nothing locked), in order, locked together; elsewhere the same as ``receive``."""
+        return self._claim(max_messages, one_session=self.spec.requires_session)
+
+    def _claim(self, max_messages: int, *, one_session: bool) -> list[ReceivedMessage]:
         if max_messages < 1:
             raise ValueError("max_messages must be at least 1")
         now = self._now_us()
@@ -262,7 +271,10 @@ class SqliteQueue:
             )
             picked: list[tuple[Any, ...]] = []
             for row in rows:
-                if self.spec.requires_session:
+                if one_session:  # the first free session's messages, and no other
+                    if row[2] in busy or (picked and row[2] != picked[0][2]):
+                        continue
+                elif self.spec.requires_session:
                     if row[2] in busy:
                         continue
                     busy.add(row[2])
@@ -271,14 +283,14 @@ class SqliteQueue:
                     break
             rows.close()
             until = now + self._lock_us
-            for row in picked:
-                token = uuid.uuid4().hex
-                conn.execute(
-                    "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?, "
-                    "locked_until_us = ? WHERE seq = ?",
-                    (token, until, row[0]),
-                )
-                claimed.append(self._to_message(row, token=token, delivery=row[8] + 1, until=until))
+            tokens = [uuid.uuid4().hex for _ in picked]
+            conn.executemany(
+                "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?, "
+                "locked_until_us = ? WHERE seq = ?",
+                [(token, until, row[0]) for token, row in zip(tokens, picked, strict=True)],
+            )
+            claimed = [self._to_message(row, token=token, delivery=row[8] + 1, until=until)
+                       for token, row in zip(tokens, picked, strict=True)]
         return claimed
 
     def sweep(self) -> None:
@@ -344,6 +356,28 @@ class SqliteQueue:
         with self._locked(message) as (conn, _now, _count):
             conn.execute("DELETE FROM messages WHERE seq = ?", (message.sequence_number,))
 
+    def complete_batch(self, messages: Sequence[ReceivedMessage]) -> None:
+        """Complete them all in one transaction (one commit), or none: ``MessageLockLost``
+        names the first whose lock was lost, and every message stays to be redelivered."""
+        if not messages:
+            return
+        for message in messages:
+            if message.queue != self.spec.name:
+                raise ValueError(f"message from queue {message.queue!r} settled on {self.spec.name!r}")
+        with self._broker._write() as conn:
+            now = self._now_us()
+            held = dict(conn.execute(
+                f"SELECT seq, lock_token FROM messages WHERE queue = ? AND locked_until_us > ? "
+                f"AND seq IN ({','.join('?' * len(messages))})",
+                [self.spec.name, now, *(m.sequence_number for m in messages)],
+            ).fetchall())
+            for message in messages:
+                if held.get(message.sequence_number) != message.lock_token:
+                    raise MessageLockLost(
+                        f"{self.spec.name}: lock on message {message.message_id!r} expired or settled"
+                    )
+            conn.executemany("DELETE FROM messages WHERE seq = ?", [(m.sequence_number,) for m in messages])
+
     def abandon(self, message: ReceivedMessage) -> None:
         """Release the lock now; a message that used its last delivery is dead-lettered."""
         with self._locked(message) as (conn, now, count):
@@ -373,6 +407,12 @@ class SqliteQueue:
     def _move(conn: sqlite3.Connection, seq: int, reason: str, description: str, now: int) -> None:
         conn.execute(_MOVE_TO_DLQ + "WHERE seq = ?", (reason, description, now, seq))
         conn.execute("DELETE FROM messages WHERE seq = ?", (seq,))
+
+    def pending(self) -> int:
+        """Messages not settled yet (visible, scheduled or locked); dead letters excluded."""
+        with self._broker._read() as conn:
+            row = conn.execute("SELECT COUNT(*) FROM messages WHERE queue = ?", (self.spec.name,)).fetchone()
+        return int(row[0])
 
     # ------------------------------------------------------------------ dead letters
 

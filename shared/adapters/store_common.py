@@ -8,6 +8,7 @@ raise ``InvalidQuery`` before any I/O. Nothing here does I/O or imports Azure.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -54,7 +55,7 @@ def check_id(id: Any) -> str:
     """An id must be a non-empty string Cosmos DB can put in a URL."""
     if not isinstance(id, str) or not id or len(id) > MAX_ID_LENGTH:
         raise InvalidQuery(f"id must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-    if any(ch in _BAD_ID_CHARS for ch in id) or id != id.strip():
+    if not _BAD_ID_CHARS.isdisjoint(id) or id != id.strip():
         raise InvalidQuery(f"id {id!r} contains characters Cosmos DB rejects")
     return id
 
@@ -79,12 +80,20 @@ def check_ttl(item: Mapping[str, Any]) -> int | None:
     return ttl
 
 
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+
+
 def to_json(doc: Any) -> str:
     """Serialize strictly: NaN, infinities and non-JSON types (Decimal, datetime) are 400s."""
     try:
-        return json.dumps(doc, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+        return _ENCODER.encode(doc)  # one encoder, not one per call as json.dumps(**options) builds
     except (TypeError, ValueError) as exc:
         raise InvalidQuery(f"item is not JSON: {exc}") from exc
+
+
+@functools.lru_cache(maxsize=64)
+def _pk_segments(partition_key_path: str) -> tuple[str, ...]:
+    return tuple(partition_key_path.lstrip("/").split("/"))
 
 
 def prepare_item(spec: ContainerSpec, item: Mapping[str, Any]) -> tuple[dict[str, Any], str, str]:
@@ -93,18 +102,31 @@ def prepare_item(spec: ContainerSpec, item: Mapping[str, Any]) -> tuple[dict[str
     Items read from the store carry ``_etag``/``_ts``; writing them back unchanged is the
     normal read-modify-write path, so system properties are dropped, not rejected.
     """
-    if not isinstance(item, Mapping):
+    body, item_id, pk_value, _ = prepare_item_json(spec, item)
+    return dict(body) if body is item else body, item_id, pk_value
+
+
+def prepare_item_json(spec: ContainerSpec, item: Mapping[str, Any]) -> tuple[dict[str, Any], str, str, str]:
+    """``prepare_item`` plus the body's JSON text: validating it *is* serializing it, so an
+    adapter that stores text keeps the result instead of encoding the item twice.
+
+    The body is the item itself when it is a dict with no system property (no copy):
+    the caller reads it, never changes it.
+    """
+    if type(item) is dict and SYSTEM_PROPERTIES.isdisjoint(item):
+        body: dict[str, Any] = item
+    elif isinstance(item, Mapping):
+        body = {k: v for k, v in item.items() if k not in SYSTEM_PROPERTIES}
+    else:
         raise InvalidQuery("an item is a JSON object")
-    body = {k: v for k, v in item.items() if k not in SYSTEM_PROPERTIES}
     item_id = check_id(body.get("id"))
-    pk_segments = spec.partition_key_field.split(".")
-    pk_value = get_path(body, pk_segments)
+    segments = _pk_segments(spec.partition_key_path)
+    pk_value = body.get(segments[0]) if len(segments) == 1 else get_path(body, segments)
     if pk_value is None:
         raise InvalidQuery(f"item {item_id!r} lacks its partition key field {spec.partition_key_path}")
     check_partition_key(pk_value)
     check_ttl(body)
-    to_json(body)
-    return body, item_id, pk_value
+    return body, item_id, pk_value, to_json(body)
 
 
 def public_item(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -25,12 +25,30 @@ class AlreadyAppended(Exception):
     """An event with this id is already in the chain (the append happened before)."""
 
 
+#: (tenant, head etag) -> the head's event, parsed: an append reads the head, and parsing
+#: the event it holds again and again costs more than the rest of the read. An etag
+#: names one version of one document for good, so an entry can never be stale.
+_PARSED_HEADS: dict[tuple[str, str], AuditEvent] = {}
+_PARSED_HEADS_MAX = 1024
+
+
 def _head(audit: Container, tenant_id: str) -> tuple[AuditEvent | None, str | None]:
     try:
         head = audit.read(HEAD_ID, tenant_id)
     except NotFound:
         return None, None
-    return AuditEvent.from_doc(head["event"]), head["_etag"]
+    etag: str = head["_etag"]
+    event = _PARSED_HEADS.get((tenant_id, etag))
+    if event is None:
+        event = AuditEvent.from_doc(head["event"])
+        _remember(tenant_id, etag, event)
+    return event, etag
+
+
+def _remember(tenant_id: str, etag: str, event: AuditEvent) -> None:
+    if len(_PARSED_HEADS) >= _PARSED_HEADS_MAX:
+        _PARSED_HEADS.clear()  # a cache of what is cheap to rebuild: no eviction order needed
+    _PARSED_HEADS[(tenant_id, etag)] = event
 
 
 def append_audit(
@@ -51,10 +69,13 @@ def append_audit(
         seq = 1 if prev is None else prev.seq + 1
         event = chain_event(prev, id=event_id or f"event:{seq:012d}", tenant_id=tenant_id, action=action,
                             actor=actor, target=target, details=details, request_id=request_id, at=at)
-        head = {"id": HEAD_ID, "tenantId": tenant_id, "event": event.to_doc()}
+        event_doc = event.to_doc()
+        head = {"id": HEAD_ID, "tenantId": tenant_id, "event": event_doc}
         move_head = BatchOp("replace", item=head, if_match=etag) if etag else BatchOp("create", item=head)
         try:
-            audit.batch(tenant_id, [BatchOp("create", item=event.to_doc()), move_head])
+            _, moved = audit.batch(tenant_id, [BatchOp("create", item=event_doc), move_head])
+            if isinstance(moved.get("_etag"), str):
+                _remember(tenant_id, moved["_etag"], event)
             return event
         except BatchFailed as exc:
             if exc.index == 0 and isinstance(exc.cause, Conflict):

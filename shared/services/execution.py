@@ -18,11 +18,19 @@ this; the effects happen once:
 Fills that arrive after the first record (partial fills, resting limits, Bybit's
 asynchronous create) are imported by ``sync_account``, which ticks trigger through the
 same queue so this function stays the only writer.
+
+Batches (``handle_order_messages``): the function receives a session's messages (one
+account) as a batch. When the account's exchange keeps its book in our store (the paper
+exchange), runs of messages share one store unit of work, so one commit (one fsync)
+records many intents; each message is a nested unit, so a failing one rolls back alone.
+Units are capped in messages and time because they hold SQLite's write lock; a live
+exchange is never called inside one (its network calls would hold that lock).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -38,12 +46,11 @@ from shared.ports import (
     Conflict,
     ExchangeOrder,
     ExchangeUnavailable,
-    Filter,
     OrderRejected,
     OrderRequest,
-    Query,
     RateLimited,
 )
+from shared.services.batches import BatchStopped, run_batch
 from shared.services.halts import check_halts
 from shared.services.optimistic import KeptChanging, update_document
 from shared.services.order_records import (
@@ -56,19 +63,24 @@ from shared.services.order_records import (
     RetryLater,
     audit_outbox,
     book_fill,
-    known_fill_ids,
     open_orders,
     position_from_doc,
     position_id,
     project_outbox,
     read_doc,
+    realized_on,
+    recorded_fill_ids,
     write_order,
 )
 
-__all__ = ["ExecutionContext", "ExecutionResult", "RetryLater", "execute_intent", "handle_order_message",
-           "sync_account", "sync_message"]
+__all__ = ["BatchStopped", "ExecutionContext", "ExecutionResult", "RetryLater", "execute_intent",
+           "handle_order_message", "handle_order_messages", "sync_account", "sync_message"]
 
 SYNC_KIND = "sync"
+_DEFAULT_LIMITS = RiskLimits()  # an intent without a profile (a manual order); frozen, so shared
+#: A unit of work holds SQLite's write lock: commit at least this often.
+MAX_UNIT_MESSAGES = 64
+MAX_UNIT_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,7 @@ def _check(intent: OrderIntent, ctx: ExecutionContext, own_order_id: str | None)
                        profile_id=intent.profile_id, now=now)
     if halt.halted:
         return Refusal("blocked", f"halted: {halt.summary}", {"halt": halt.scope})
-    limits = profile.risk if profile else RiskLimits()
+    limits = profile.risk if profile else _DEFAULT_LIMITS
     denial = _risk_denial(intent, ctx, limits, own_order_id)
     if denial is None:
         return None
@@ -156,12 +168,7 @@ def _risk_denial(
 
 def realized_today(ctx: ExecutionContext, account_id: str) -> Decimal:
     """Realized PnL plus fees booked since UTC midnight (what the daily loss limit caps)."""
-    midnight = ctx.clock.now().strftime("%Y-%m-%dT00:00:00Z")  # the stored form of a UTC time
-    entries = ctx.store.container("ledger").query(
-        Query(where=[Filter("kind", "in", ["realized-pnl", "fee"]), Filter("at", ">=", midnight)]),
-        partition_key=account_id,
-    ).items
-    return sum((Decimal(e["amount"]) for e in entries), Decimal(0))
+    return realized_on(ctx, account_id, ctx.clock.now().strftime("%Y-%m-%d"))
 
 
 def _apply_automatic_halt(ctx: ExecutionContext, control: Control) -> None:
@@ -236,9 +243,9 @@ def record_exchange_state(order: Order, etag: str, placed: ExchangeOrder, ctx: E
     except (ExchangeUnavailable, RateLimited) as exc:
         raise RetryLater(f"exchange unavailable: {exc}") from exc
     [instrument] = ctx.market.instruments([order.symbol])
-    known = known_fill_ids(ctx.store, order)
-    new = [book_fill(f, order.account_id, instrument.base, instrument.quote) for f in fills]
-    new = [b for b in new if b.order_fill.id not in known]
+    reported = [book_fill(f, order.account_id, instrument.base, instrument.quote) for f in fills]
+    known = recorded_fill_ids(ctx.store, order, [b.order_fill.id for b in reported])
+    new = [b for b in reported if b.order_fill.id not in known]
     updated = order.model_copy(update={"exchange_order_id": placed.exchange_order_id})
     result: ExecutionResult | None = None
     chunks: list[list[BookedFill]] = [new[i:i + MAX_FILLS_PER_BATCH] for i in range(0, len(new), MAX_FILLS_PER_BATCH)]
@@ -256,7 +263,7 @@ def record_exchange_state(order: Order, etag: str, placed: ExchangeOrder, ctx: E
         if updated == order and not chunk:
             return ExecutionResult("duplicate", order, "nothing new")
         result = write_order(ctx, updated, etag, chunk, instrument.quote, outcome=outcome, reason="")
-        if result.outcome == "duplicate" or result.order is None:
+        if result.outcome == "duplicate" or result.order is None or last:
             return result
         current = read_doc(ctx.store.container("orders"), order.id, order.account_id)
         etag = current["_etag"] if current else etag
@@ -290,9 +297,35 @@ def sync_message(account_id: str, marker: str) -> tuple[str, str]:
 
 
 def handle_order_message(body: str, ctx: ExecutionContext) -> ExecutionResult:
-    """What ``execute_order_intent`` runs: an order intent, a sync of an account, or a
+    """One message of ``order-intents``: an order intent, a sync of an account, or a
     trader's cancel (``shared.services.cancels``; imported here, as it builds on this module)."""
-    data = json.loads(body)
+    return _handle(json.loads(body), ctx)
+
+
+def handle_order_messages(bodies: Sequence[str], ctx: ExecutionContext,
+                          last_delivery: Sequence[bool] | None = None) -> list[ExecutionResult]:
+    """What ``execute_order_intent`` runs: a batch of ``order-intents`` messages, in order
+    (``shared.services.batches``: units of work, and where a failure stops the batch).
+
+    ``last_delivery[i]``: message i will be dead-lettered if this delivery fails too.
+    """
+    return run_batch(bodies, handle=lambda data: _handle(data, ctx),
+                     groupable=lambda data: _shares_our_store(ctx, data), unit_of_work=ctx.store.unit_of_work,
+                     last_delivery=last_delivery, max_unit_messages=MAX_UNIT_MESSAGES,
+                     max_unit_seconds=MAX_UNIT_SECONDS)
+
+
+def _shares_our_store(ctx: ExecutionContext, data: Any) -> bool:
+    """Whether the message's account trades on an exchange that keeps its book in our
+    store (the paper exchange's ``book_store``): no network calls, and its writes join
+    our unit of work. A live exchange is never run inside a unit."""
+    account = data.get("accountId") if isinstance(data, dict) else None
+    if not isinstance(account, str):
+        return False
+    return getattr(ctx.exchange_for(account), "book_store", None) is ctx.store
+
+
+def _handle(data: Any, ctx: ExecutionContext) -> ExecutionResult:
     if isinstance(data, dict) and data.get("kind") == SYNC_KIND:
         changed = sync_account(ctx, str(data["accountId"]))
         return ExecutionResult("synced", None, f"{changed} orders changed")

@@ -380,6 +380,63 @@ def test_session_head_dead_lettered_releases_the_session(broker: QueueBroker) ->
     assert [m.message_id for m in q.receive(5)] == ["a2"]
 
 
+# --------------------------------------------------------------------------- batches (cardinality "many")
+
+
+def test_session_batch_is_one_sessions_messages_in_order_locked_together(
+    harness: Harness, broker: QueueBroker
+) -> None:
+    q = broker.queue("ordered")
+    for mid, sid in [("a1", "A"), ("b1", "B"), ("a2", "A"), ("a3", "A"), ("b2", "B"), ("a4", "A")]:
+        q.send(msg(mid, session_id=sid))
+    batch = q.receive_batch(3)
+    assert [(m.message_id, m.session_id) for m in batch] == [("a1", "A"), ("a2", "A"), ("a3", "A")]
+    assert len({m.lock_token for m in batch}) == 3
+    [b1] = q.receive(10)  # A is in hand as a whole: only B's head is free
+    assert (b1.message_id, b1.session_id) == ("b1", "B")
+    assert q.receive_batch(10) == [] and q.receive(10) == []  # both sessions in hand
+    q.complete_batch(batch)
+    assert [m.message_id for m in q.receive_batch(10)] == ["a4"]
+    q.complete(b1)
+    assert [m.message_id for m in q.receive_batch(10)] == ["b2"]
+
+
+def test_batch_on_a_queue_without_sessions_is_receive(broker: QueueBroker) -> None:
+    q = broker.queue("work")
+    for i in range(4):
+        q.send(msg(f"m{i}"))
+    batch = q.receive_batch(3)
+    assert [m.message_id for m in batch] == ["m0", "m1", "m2"]
+    q.complete_batch(batch)
+    assert [m.message_id for m in q.receive_batch(3)] == ["m3"]
+
+
+def test_complete_batch_is_all_or_nothing_when_a_lock_was_lost(harness: Harness, broker: QueueBroker) -> None:
+    q = broker.queue("ordered")
+    for i in range(3):
+        q.send(msg(f"a{i}", session_id="A"))
+    batch = q.receive_batch(3)
+    q.abandon(batch[1])  # settled: its lock is gone
+    with pytest.raises(MessageLockLost, match="a1"):
+        q.complete_batch(batch)
+    for m in (batch[0], batch[2]):  # still locked, not completed
+        q.abandon(m)
+    again = q.receive_batch(10)
+    assert [(m.message_id, m.delivery_count) for m in again] == [("a0", 2), ("a1", 2), ("a2", 2)]
+    q.complete_batch(again)
+    assert q.receive_batch(10) == []
+
+
+def test_an_abandoned_batch_comes_back_whole_and_in_order(harness: Harness, broker: QueueBroker) -> None:
+    q = broker.queue("ordered")
+    for i in range(4):
+        q.send(msg(f"a{i}", session_id="A"))
+    for m in q.receive_batch(3):
+        q.abandon(m)
+    assert [(m.message_id, m.delivery_count) for m in q.receive_batch(10)] == [
+        ("a0", 2), ("a1", 2), ("a2", 2), ("a3", 1)]
+
+
 # --------------------------------------------------------------------------- concurrency, durability
 
 

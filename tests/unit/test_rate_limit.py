@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -126,6 +127,9 @@ class BrokenStore:
         raise StoreUnavailable("cosmos://secret-host unreachable")
 
     def ping(self) -> None:
+        raise StoreUnavailable("down")
+
+    def unit_of_work(self) -> contextlib.AbstractContextManager[bool]:
         raise StoreUnavailable("down")
 
     def close(self) -> None:

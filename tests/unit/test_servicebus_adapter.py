@@ -392,6 +392,49 @@ def test_session_receive_with_no_session_available_is_empty(
     assert empty.closed
 
 
+def test_session_batch_takes_many_messages_of_one_session_on_one_receiver(
+    client: FakeClient, broker: ServiceBusBroker
+) -> None:
+    r_a = FakeReceiver(FakeSession("acct-a"))
+    r_a.batches.append([sdk_message(r_a, message_id=f"a{i}", session_id="acct-a", sequence_number=i,
+                                    locked_until=None) for i in range(3)])
+    client.receivers.append(r_a)
+    q = broker.queue(ORDER_INTENTS)
+    batch = q.receive_batch(32)
+    assert [m.message_id for m in batch] == ["a0", "a1", "a2"]
+    [(_, kwargs)] = client.receiver_requests  # one session receiver for the whole batch
+    assert kwargs["session_id"] is NEXT_AVAILABLE_SESSION
+    assert r_a.calls == [("receive", 32)]
+    q.complete_batch(batch[:2])
+    assert not r_a.closed  # a2 still holds the session
+    q.complete_batch(batch[2:])
+    assert r_a.closed
+    assert [c[0] for c in r_a.calls] == ["receive", "complete", "complete", "complete"]
+
+
+def test_complete_batch_completes_the_rest_and_then_reports_a_lost_lock(
+    client: FakeClient, broker: ServiceBusBroker
+) -> None:
+    r_a = FakeReceiver(FakeSession("acct-a"))
+    r_a.batches.append([sdk_message(r_a, message_id=f"a{i}", session_id="acct-a", locked_until=None)
+                        for i in range(3)])
+    client.receivers.append(r_a)
+    q = broker.queue(ORDER_INTENTS)
+    batch = q.receive_batch(3)
+    q.abandon(batch[0])  # settled already: the adapter no longer holds its lock
+    with pytest.raises(MessageLockLost, match="a0"):
+        q.complete_batch(batch)
+    assert [c[0] for c in r_a.calls] == ["receive", "abandon", "complete", "complete"]
+
+
+def test_session_batch_with_no_session_available_is_empty(client: FakeClient, broker: ServiceBusBroker) -> None:
+    none_left = FakeReceiver()
+    none_left.error = OperationTimeoutError(message="no session available")
+    client.receivers.append(none_left)
+    assert broker.queue(ORDER_INTENTS).receive_batch(8) == []
+    assert none_left.closed
+
+
 # --------------------------------------------------------------------------- dead letters, broker
 
 

@@ -16,7 +16,7 @@ import pytest
 from devhost.durable.history import HistoryStore
 from shared.adapters import sqlite_store
 from shared.adapters.sqlite_store import SqliteStore
-from shared.ports import ContainerSpec, NotFound, StoreUnavailable
+from shared.ports import BatchOp, ContainerSpec, NotFound, StoreUnavailable
 from tests.support.sqlite_faults import CommitFailsOnce
 
 CONTAINERS = (ContainerSpec("things", "/tenantId"),)
@@ -36,7 +36,7 @@ def test_store_failed_commit_releases_the_write_lock(tmp_path: Path, short_busy_
         things = first.container("things")
         things.create({"id": "before", "tenantId": "t"})
         wrapper = CommitFailsOnce(first._connection())
-        first._local.conn = wrapper
+        first._local.conn = wrapper  # type: ignore[assignment]  # a stand-in connection
 
         with pytest.raises(StoreUnavailable, match="database is locked"):
             things.create({"id": "lost", "tenantId": "t"})
@@ -79,6 +79,35 @@ def test_history_failed_commit_releases_the_write_lock(tmp_path: Path) -> None:
             assert _count_inbox(store, "lost") == 0
             assert _count_inbox(store, "other") == 1
             assert _count_inbox(store, "after") == 1
+    finally:
+        first.close()
+        other.close()
+
+
+def test_store_unit_whose_commit_fails_releases_the_write_lock(tmp_path: Path, short_busy_timeout: None) -> None:
+    path = tmp_path / "store.db"
+    first = SqliteStore(path, CONTAINERS)
+    other = SqliteStore(path, CONTAINERS)
+    try:
+        things = first.container("things")
+        things.create({"id": "before", "tenantId": "t"})
+        wrapper = CommitFailsOnce(first._connection())
+        first._local.conn = wrapper  # type: ignore[assignment]  # a stand-in connection
+
+        with pytest.raises(StoreUnavailable, match="database is locked"), first.unit_of_work():
+            things.create({"id": "lost-1", "tenantId": "t"})
+            things.batch("t", [BatchOp("create", item={"id": "lost-2", "tenantId": "t"})])
+        assert wrapper.failed and not wrapper.in_transaction
+
+        other.container("things").create({"id": "other", "tenantId": "t"})  # the file lock is free
+        with first.unit_of_work():  # and so is this process's writer mutex
+            things.create({"id": "after", "tenantId": "t"})
+        for store in (first, other):
+            c = store.container("things")
+            for lost in ("lost-1", "lost-2"):
+                with pytest.raises(NotFound):
+                    c.read(lost, "t")
+            assert {c.read(i, "t")["id"] for i in ("before", "other", "after")} == {"before", "other", "after"}
     finally:
         first.close()
         other.close()
