@@ -102,6 +102,21 @@ def feature_flags(ctx: ApiContext) -> FeatureFlags:
     return FeatureFlags(flags={**DEFAULT_FLAGS, **stored_flags()})
 
 
+@api_route(bp, name="session_controls", method="GET", route="v1/controls", role=Role.VIEWER, tags=("session",),
+           summary="The controls that gate the caller's surfaces: kill switch, maintenance, global, own tenant "
+                   "and own profiles' halts (reason, actor, since, until)")
+def visible_controls(ctx: ApiContext) -> dict[str, Any]:
+    """What every surface needs at launch to show its banners; later changes come from
+    the event feed. Any role may read it: the admin list needs operator."""
+    from shared.services import controls_admin as ca
+    from shared.services.tenancy import tenant_profiles
+
+    store = runtime().store
+    profile_ids = [p.id for p in tenant_profiles(store, ctx.caller.tenant_id)]
+    found = ca.visible_controls(store, ctx.caller.tenant_id, profile_ids)
+    return {"items": [{k: v for k, v in c.to_doc().items() if k != "requestId"} for c, _ in found]}
+
+
 @api_route(bp, name="session_telemetry", method="POST", route="telemetry", role=Role.VIEWER, writes=False,
            request=TelemetryBatch, response=TelemetryAccepted, success_status=202, tags=("session",),
            summary="Client telemetry (at most 50 events of 4 KB): logged with the request id, never stored")
