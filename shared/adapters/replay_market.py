@@ -13,6 +13,7 @@ the participation cap is the simulator's).
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -75,6 +76,9 @@ class ReplayMarketData:
             if len(candles) > 1 and bool(np.any(np.diff(candles.open_time) <= 0)):
                 raise ValueError(f"{symbol}: candle times must be strictly ascending")
             self._series[symbol] = (candles, cast(Interval, interval), INTERVAL_SECONDS[interval] * 1000)
+        # Open times as Python ints: every order's risk check and fill asks "which bar is
+        # now", and bisect on a list answers that far cheaper than numpy's per-call setup.
+        self._times: dict[str, list[int]] = {s: [int(t) for t in c.open_time] for s, (c, _, _) in self._series.items()}
         given = dict(instruments or {})
         self._instruments = {s: given.get(s) or default_instrument(s, exchange) for s in self._series}
 
@@ -105,10 +109,10 @@ class ReplayMarketData:
             raise MarketDataError(f"{symbol} is recorded at {own_interval}, not {interval}")
         if limit <= 0:
             return []
-        hi = self._closed_count(series, interval_ms)
+        hi = self._closed_count(symbol, interval_ms)
         if end is not None:
-            hi = min(hi, int(np.searchsorted(series.open_time, to_ms(end), side="right")))
-        lo = 0 if start is None else int(np.searchsorted(series.open_time, to_ms(start), side="left"))
+            hi = min(hi, bisect_right(self._times[symbol], to_ms(end)))
+        lo = 0 if start is None else bisect_left(self._times[symbol], to_ms(start))
         if lo >= hi:
             return []
         window = series[lo : min(hi, lo + limit)] if start is not None else series[max(lo, hi - limit) : hi]
@@ -152,8 +156,9 @@ class ReplayMarketData:
         in a gap, before the first bar or after the last."""
         series, _, interval_ms = self._get(symbol)
         now_ms = to_ms(self.clock.now())
-        i = int(np.searchsorted(series.open_time, now_ms, side="right")) - 1
-        if i < 0 or int(series.open_time[i]) + interval_ms <= now_ms:
+        times = self._times[symbol]
+        i = bisect_right(times, now_ms) - 1
+        if i < 0 or times[i] + interval_ms <= now_ms:
             return None
         return Bar.at(series, i)
 
@@ -169,27 +174,28 @@ class ReplayMarketData:
         except KeyError:
             raise MarketDataError(f"no replay data for {symbol!r}") from None
 
-    def _closed_count(self, series: CandleSeries, interval_ms: int, now_ms: int | None = None) -> int:
+    def _closed_count(self, symbol: str, interval_ms: int, now_ms: int | None = None) -> int:
         """How many leading bars are closed at now: ``open_time + interval <= now``."""
         now_ms = to_ms(self.clock.now()) if now_ms is None else now_ms
-        return int(np.searchsorted(series.open_time, now_ms - interval_ms, side="right"))
+        return bisect_right(self._times[symbol], now_ms - interval_ms)
 
     def _price_at(self, symbol: str, at_ms: int) -> Decimal | None:
         """The open of the bar forming at ``at_ms``, else the last close before it."""
         series, _, interval_ms = self._get(symbol)
         tick = self._instruments[symbol].tick_size
-        i = int(np.searchsorted(series.open_time, at_ms, side="right")) - 1
+        times = self._times[symbol]
+        i = bisect_right(times, at_ms) - 1
         if i < 0:
             return None
-        if int(series.open_time[i]) + interval_ms > at_ms:
+        if times[i] + interval_ms > at_ms:
             return market_price(float(series.open[i]), tick)
         return market_price(float(series.close[i]), tick)
 
     def _volume_24h(self, symbol: str, now_ms: int) -> float:
         """Volume of the closed bars that closed within the last 24 hours."""
         series, _, interval_ms = self._get(symbol)
-        hi = self._closed_count(series, interval_ms, now_ms)
-        lo = int(np.searchsorted(series.open_time, now_ms - DAY_MS - interval_ms, side="right"))
+        hi = self._closed_count(symbol, interval_ms, now_ms)
+        lo = bisect_right(self._times[symbol], now_ms - DAY_MS - interval_ms)
         return float(np.sum(series.volume[lo:hi])) if hi > lo else 0.0
 
 

@@ -104,6 +104,10 @@ class SqliteStore:
         self._conns: dict[threading.Thread, sqlite3.Connection] = {}
         self._conns_lock = threading.Lock()
         self._writer = threading.Lock()  # this process's writers queue here, not in SQLite
+        # One connection for this process's writes, used by whichever thread holds
+        # ``_writer``: its page cache stays warm from one transaction to the next, where
+        # per-thread connections each find their cache stale after another's commit.
+        self._writer_conn: sqlite3.Connection | None = None
         self._closed = False
         self.atomic_units = atomic_units
         self.indexes = {c: tuple(f) for c, f in indexes.items()}
@@ -137,6 +141,9 @@ class SqliteStore:
         with self._conns_lock:
             self._closed = True
             conns, self._conns = list(self._conns.values()), {}
+            if self._writer_conn is not None:
+                conns.append(self._writer_conn)
+                self._writer_conn = None
         for conn in conns:
             conn.close()
 
@@ -150,18 +157,43 @@ class SqliteStore:
         """Seconds a writer waits for the write lock (read at each use: tests shorten it)."""
         return BUSY_TIMEOUT_MS / 1000
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreUnavailable("the store is closed")
-        conn: sqlite3.Connection | None = self._local.conn
-        if conn is not None:
-            return conn
+    def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
         )
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+        return conn
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The process's write connection; only the holder of ``_writer`` may use it."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        if self._writer_conn is None:
+            conn = self._open()
+            with self._conns_lock:
+                if self._closed:
+                    conn.close()
+                    raise StoreUnavailable("the store is closed")
+                self._writer_conn = conn
+        return self._writer_conn
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection for reads; inside ``write()`` or a unit of work, the
+        writer connection, so the reads see the transaction's own writes."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        unit = self._local.unit
+        if unit is not None:
+            return unit.conn
+        tx = self._local.tx
+        if tx is not None:
+            return tx
+        conn: sqlite3.Connection | None = self._local.conn
+        if conn is not None:
+            return conn
+        conn = self._open()
         with self._conns_lock:
             if self._closed:
                 conn.close()
@@ -206,10 +238,11 @@ class SqliteStore:
             return
         with self._write_lock():
             try:
-                conn = self._connection()
+                conn = self._writer_connection()
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StoreUnavailable(f"sqlite: {exc}") from exc
+            self._local.tx = conn
             try:
                 yield conn
             except BaseException as exc:
@@ -218,6 +251,8 @@ class SqliteStore:
                 if isinstance(exc, sqlite3.Error):
                     raise StoreUnavailable(f"sqlite: {exc}") from exc
                 raise
+            finally:
+                self._local.tx = None
             self._commit(conn)
 
     @staticmethod

@@ -78,6 +78,7 @@ class Local(threading.local):
 
     conn: sqlite3.Connection | None = None
     unit: Unit | None = None
+    tx: sqlite3.Connection | None = None  # the writer connection while this thread is in ``write()``
 
 
 class UnitScope(AbstractContextManager[bool]):
@@ -110,7 +111,7 @@ class UnitScope(AbstractContextManager[bool]):
         if not store._writer.acquire(timeout=store.lock_timeout()):
             raise StoreUnavailable("sqlite: database is locked (another writer of this process held it too long)")
         try:
-            conn = store._connection()
+            conn = store._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
         except BaseException as exc:
             store._writer.release()

@@ -35,8 +35,8 @@ def test_store_failed_commit_releases_the_write_lock(tmp_path: Path, short_busy_
     try:
         things = first.container("things")
         things.create({"id": "before", "tenantId": "t"})
-        wrapper = CommitFailsOnce(first._connection())
-        first._local.conn = wrapper  # type: ignore[assignment]  # a stand-in connection
+        wrapper = CommitFailsOnce(first._writer_connection())
+        first._writer_conn = wrapper  # type: ignore[assignment]  # a stand-in for the process's writer connection
 
         with pytest.raises(StoreUnavailable, match="database is locked"):
             things.create({"id": "lost", "tenantId": "t"})
@@ -91,8 +91,8 @@ def test_store_unit_whose_commit_fails_releases_the_write_lock(tmp_path: Path, s
     try:
         things = first.container("things")
         things.create({"id": "before", "tenantId": "t"})
-        wrapper = CommitFailsOnce(first._connection())
-        first._local.conn = wrapper  # type: ignore[assignment]  # a stand-in connection
+        wrapper = CommitFailsOnce(first._writer_connection())
+        first._writer_conn = wrapper  # type: ignore[assignment]  # a stand-in for the process's writer connection
 
         with pytest.raises(StoreUnavailable, match="database is locked"), first.unit_of_work():
             things.create({"id": "lost-1", "tenantId": "t"})
