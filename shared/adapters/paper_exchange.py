@@ -399,7 +399,10 @@ class PaperExchange:
         d_base, d_quote = fill_cost(side, fill)
         for asset, delta in ((inst.base, d_base), (inst.quote, d_quote)):
             pending.balances[asset] = pending.balances.get(asset, Decimal(0)) + delta
-        pending.ops.append(BatchOp("create", item={
+        # an upsert, not a create: no existence check (a point read each). The id is the
+        # order's next fill count, read under the account doc's etag, which this batch
+        # replaces: while it holds, no fill with that id can exist (the sequencer rule)
+        pending.ops.append(BatchOp("upsert", item={
             "id": fill_id(doc["clientOrderId"], count), "accountId": self.account_id, "kind": "fill",
             "clientOrderId": doc["clientOrderId"], "exchangeOrderId": doc["exchangeOrderId"],
             "symbol": doc["symbol"], "side": side.value, "price": str(fill.price), "qty": str(fill.qty),

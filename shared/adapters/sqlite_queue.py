@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -91,6 +91,19 @@ def _from_us(us: int) -> datetime:
     return _EPOCH + timedelta(microseconds=us)
 
 
+@dataclass(eq=False)
+class _Send:
+    """One send waiting for its group commit; ``done`` and ``error`` are set by the
+    writer under the writer lock and read by the sender after taking it."""
+
+    queue: SqliteQueue
+    message: OutgoingMessage
+    props: str
+    scheduled_us: int
+    done: bool = False
+    error: BaseException | None = None
+
+
 class SqliteQueueBroker:
     """All declared queues in one SQLite file; ``queue(name)`` hands out a ``SqliteQueue``."""
 
@@ -106,6 +119,10 @@ class SqliteQueueBroker:
         self.path = Path(path)
         self.clock: Clock = clock or SystemClock()
         self._mutex = threading.Lock()
+        # Group commit of sends (see ``_send``): waiting sends, and who writes them.
+        self._waiting_sends: list[_Send] = []
+        self._waiting_lock = threading.Lock()
+        self._send_writer = threading.Lock()
         try:
             self._conn = sqlite3.connect(
                 str(self.path),
@@ -159,6 +176,33 @@ class SqliteQueueBroker:
         with self._read() as conn, immediate_transaction(conn):
             yield conn
 
+    def _send(self, item: _Send) -> None:
+        """Group commit: concurrent sends share one transaction and one fsync.
+
+        Each send joins the waiting list, then queues for the writer lock. Whoever gets
+        it writes every waiting send in one transaction; a send already written by an
+        earlier holder returns at once. Each caller returns only after the commit that
+        holds its message (or raises that commit's error): as durable as a commit each.
+        """
+        with self._waiting_lock:
+            self._waiting_sends.append(item)
+        with self._send_writer:
+            if not item.done:
+                with self._waiting_lock:
+                    batch, self._waiting_sends = self._waiting_sends, []
+                try:
+                    with self._write() as conn:
+                        for waiting in batch:
+                            waiting.queue._insert(conn, waiting)
+                except BaseException as exc:
+                    for waiting in batch:
+                        waiting.error = exc
+                finally:
+                    for waiting in batch:
+                        waiting.done = True
+        if item.error is not None:  # a fresh exception per sender: they raise it in parallel
+            raise QueueUnavailable(f"send to {item.queue.spec.name!r} failed: {item.error}") from item.error
+
 
 class SqliteQueue:
     """One queue of a ``SqliteQueueBroker``; implements ``shared.ports.Queue``."""
@@ -184,34 +228,38 @@ class SqliteQueue:
         if self.spec.requires_session and not message.session_id:
             raise ValueError(f"queue {self.spec.name!r} requires a session_id")
         scheduled = message.scheduled_enqueue_time
-        scheduled_us = _to_us(scheduled) if scheduled is not None else 0
+        scheduled_us = _to_us(scheduled) if scheduled is not None else 0  # a bad time is the caller's error
         props = json.dumps(dict(message.application_properties), separators=(",", ":"))
-        with self._broker._write() as conn:
-            now = self._now_us()
-            visible = max(now, scheduled_us)
-            if self._window_us > 0:
-                row = conn.execute(
-                    "SELECT sent_us FROM sent_ids WHERE queue = ? AND message_id = ?",
-                    (self.spec.name, message.message_id),
-                ).fetchone()
-                if row is not None and now - row[0] < self._window_us:
-                    return
-                conn.execute(
-                    "INSERT OR REPLACE INTO sent_ids (queue, message_id, sent_us) VALUES (?, ?, ?)",
-                    (self.spec.name, message.message_id, now),
-                )
-            conn.execute(
-                "INSERT INTO messages (queue, message_id, session_id, body, correlation_id, "
-                "content_type, properties, enqueued_us, visible_us) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    self.spec.name, message.message_id, message.session_id, message.body,
-                    message.correlation_id, message.content_type, props, visible, visible,
-                ),
-            )
+        self._broker._send(_Send(self, message, props, scheduled_us))
         self._sends += 1
         if self._sends % _PURGE_EVERY_SENDS == 0:
             self.purge_expired_duplicates()
+
+    def _insert(self, conn: sqlite3.Connection, item: _Send) -> None:
+        """Write one send inside the group's transaction (duplicates dropped, as documented)."""
+        message = item.message
+        now = self._now_us()
+        visible = max(now, item.scheduled_us)
+        if self._window_us > 0:
+            row = conn.execute(
+                "SELECT sent_us FROM sent_ids WHERE queue = ? AND message_id = ?",
+                (self.spec.name, message.message_id),
+            ).fetchone()
+            if row is not None and now - row[0] < self._window_us:
+                return
+            conn.execute(
+                "INSERT OR REPLACE INTO sent_ids (queue, message_id, sent_us) VALUES (?, ?, ?)",
+                (self.spec.name, message.message_id, now),
+            )
+        conn.execute(
+            "INSERT INTO messages (queue, message_id, session_id, body, correlation_id, "
+            "content_type, properties, enqueued_us, visible_us) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self.spec.name, message.message_id, message.session_id, message.body,
+                message.correlation_id, message.content_type, item.props, visible, visible,
+            ),
+        )
 
     def purge_expired_duplicates(self) -> int:
         with self._broker._write() as conn:

@@ -23,7 +23,6 @@ Hot queries use secondary indexes (``sqlite_indexes``), Cosmos DB's indexing in 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,6 +39,7 @@ from shared.adapters.store_common import (
     apply_patch,
     check_id,
     check_partition_key,
+    from_json,
     prepare_item_json,
 )
 from shared.ports import (
@@ -510,5 +510,5 @@ class SqliteContainer:
 
 
 def _load(raw: str) -> dict[str, Any]:
-    doc: dict[str, Any] = json.loads(raw)
+    doc: dict[str, Any] = from_json(raw)
     return doc

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import json
 import os
 import sqlite3
 import threading
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.adapters.sqlite_indexes import hinted
 from shared.adapters.sqlite_query import filter_sql
-from shared.adapters.store_common import field_segments
+from shared.adapters.store_common import field_segments, from_json
 from shared.ports import Filter, InvalidQuery, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -386,5 +385,5 @@ class LiveQuery:
 
     def items(self, now: int) -> list[dict[str, Any]]:
         """In id order, as the SQL orders an unordered query; expired items left out."""
-        return [json.loads(raw) for _, (raw, expires) in sorted(self.rows.items())
+        return [from_json(raw) for _, (raw, expires) in sorted(self.rows.items())
                 if expires is None or expires > now]

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import json
+import json.encoder as _json_encoder
+import json.scanner as _json_scanner
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from shared.ports import ContainerSpec, InvalidQuery, PatchOp
@@ -81,14 +83,33 @@ def check_ttl(item: Mapping[str, Any]) -> int | None:
 
 
 _ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+#: The C encoder ``_ENCODER.encode`` builds on every call, built once: it is stateless
+#: without ``markers`` (circular-reference tracking), so threads can share it. A cycle
+#: then ends in RecursionError instead of ValueError: both are the 400 below.
+_c_make_encoder: Any = getattr(_json_encoder, "c_make_encoder", None)
+_C_ENCODE: Callable[[Any, int], list[str]] | None = None if _c_make_encoder is None else _c_make_encoder(
+    None, _ENCODER.default, _json_encoder.encode_basestring, None, ":", ",", False, False, False)
+#: The C scanner ``json.loads`` ends in, without its Python layers (type checks and the
+#: trailing-whitespace scan): for text this module wrote, a JSON object and nothing else.
+_SCAN: Callable[[str, int], tuple[Any, int]] = _json_scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
 
 
 def to_json(doc: Any) -> str:
     """Serialize strictly: NaN, infinities and non-JSON types (Decimal, datetime) are 400s."""
     try:
+        if _C_ENCODE is not None:
+            return "".join(_C_ENCODE(doc, 0))
         return _ENCODER.encode(doc)  # one encoder, not one per call as json.dumps(**options) builds
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidQuery(f"item is not JSON: {exc}") from exc
+
+
+def from_json(text: str) -> Any:
+    """Parse JSON text ``to_json`` made (stored documents): ``json.loads``, minus its checks."""
+    try:
+        return _SCAN(text, 0)[0]
+    except StopIteration:  # not JSON at all: json.loads says so properly
+        return json.loads(text)
 
 
 @functools.lru_cache(maxsize=64)
@@ -202,7 +223,7 @@ def apply_patch(doc: dict[str, Any], ops: Sequence[PatchOp]) -> dict[str, Any]:
     array ('-' appends); replace/remove: the target must exist; incr: add to a number,
     creating it if absent. Any violation is ``InvalidQuery`` (Cosmos answers 400).
     """
-    result: dict[str, Any] = json.loads(to_json(doc))
+    result: dict[str, Any] = from_json(to_json(doc))
     for op, segments in zip(ops, check_patch_ops(ops), strict=True):
         parent: Any = result
         for segment in segments[:-1]:
@@ -213,7 +234,7 @@ def apply_patch(doc: dict[str, Any], ops: Sequence[PatchOp]) -> dict[str, Any]:
             else:
                 raise InvalidQuery(f"patch path {op.path!r}: parent does not exist")
         key = segments[-1]
-        value = json.loads(to_json(op.value)) if op.op != "remove" else None
+        value = from_json(to_json(op.value)) if op.op != "remove" else None
         if isinstance(parent, list):
             if op.op == "add":
                 parent.insert(_index(key, len(parent), allow_end=True), value)

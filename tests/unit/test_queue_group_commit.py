@@ -1,0 +1,60 @@
+"""Group commit of the embedded queue's sends: concurrent sends share commits, each
+returns only once its message is durable, and duplicate detection still holds."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.ports import OutgoingMessage, QueueSpec, QueueUnavailable
+
+SPEC = QueueSpec("work", lock_duration_seconds=30)
+
+
+def test_concurrent_sends_all_land_in_fewer_commits(tmp_path: Path) -> None:
+    broker = SqliteQueueBroker(tmp_path / "q.sqlite", [SPEC])
+    commits: list[str] = []
+    broker._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    queue = broker.queue("work")
+    start = threading.Barrier(16)
+
+    def sender(n: int) -> None:
+        start.wait()
+        for i in range(50):
+            queue.send(OutgoingMessage(body=f"{n}:{i}", message_id=f"m-{n}-{i}"))
+        queue.send(OutgoingMessage(body="dup", message_id="same-id"))  # 16 threads, one message
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bodies = []
+    while batch := queue.receive(100):
+        bodies += [m.body for m in batch]
+        for m in batch:
+            queue.complete(m)
+    assert sorted(bodies) == sorted([f"{n}:{i}" for n in range(16) for i in range(50)] + ["dup"])
+    sends_commits = len(commits) - len(bodies)  # each complete is one commit of its own
+    assert sends_commits < 16 * 51, "no send shared a commit"
+    broker.close()
+
+
+def test_a_failed_group_commit_fails_every_send_in_it(tmp_path: Path) -> None:
+    broker = SqliteQueueBroker(tmp_path / "q.sqlite", [SPEC])
+    queue = broker.queue("work")
+    blocker = sqlite3.connect(tmp_path / "q.sqlite", timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    broker._conn.execute("PRAGMA busy_timeout = 50")
+    with pytest.raises(QueueUnavailable, match="failed"):
+        queue.send(OutgoingMessage(body="x", message_id="x"))
+    blocker.rollback()
+    queue.send(OutgoingMessage(body="y", message_id="y"))  # and the queue works again
+    [msg] = queue.receive(10)
+    assert msg.body == "y"
+    blocker.close()
+    broker.close()
