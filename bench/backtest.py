@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -40,13 +39,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.domain.candles import CandleSeries, to_ms
 from shared.domain.fill_model import FillModelConfig
-from shared.domain.indicators import sma
 from shared.domain.market import Instrument
 from shared.domain.profiles import RiskLimits
 from shared.domain.rules import pipeline
 from shared.domain.simulation import EngineRun, EngineSetup, engine, round_trips, simulate
 from shared.domain.simulation.account import SimAccount
 from shared.domain.strategy import SevenRuleParams, SmaCrossParams
+from tests.support.backtesting_peer import run_peer  # imported here: the peer's import is not timed
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REAL = "nautilus_FTX-BTC-PERP_1m.csv"
@@ -90,31 +89,7 @@ def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
 
 
 def peer_run(candles: CandleSeries, fast: int, slow: int) -> Any:
-    import pandas as pd
-    from backtesting import Strategy  # type: ignore[import-untyped]
-    from backtesting.lib import FractionalBacktest  # type: ignore[import-untyped]
-
-    class SmaCross(Strategy):  # type: ignore[misc]
-        def init(self) -> None:
-            self.f = self.I(sma, self.data.Raw, fast)
-            self.s = self.I(sma, self.data.Raw, slow)
-
-        def next(self) -> None:
-            f0, f1, s0, s1 = self.f[-2], self.f[-1], self.s[-2], self.s[-1]
-            if not self.position:
-                if f0 <= s0 and f1 > s1:
-                    units = int(self.equity * 0.99 / self.data.Raw[-1] / LOT)
-                    if units >= 1:
-                        self.buy(size=units)
-            elif f0 >= s0 and f1 < s1:
-                self.position.close()
-
-    frame = pd.DataFrame({"Open": candles.open, "High": candles.high, "Low": candles.low, "Close": candles.close,
-                          "Volume": candles.volume, "Raw": candles.close},
-                         index=pd.to_datetime(candles.open_time, unit="ms", utc=True))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return FractionalBacktest(frame, SmaCross, cash=CASH, commission=0.001, fractional_unit=LOT).run()
+    return run_peer(candles, fast, slow, CASH)
 
 
 def ours(candles: CandleSeries, params: SmaCrossParams | SevenRuleParams, fill: FillModelConfig,

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import openai
 
+from shared.adapters.masked_secret import MaskedSecret
 from shared.config import Settings
 from shared.ports import (
     LlmError,
@@ -49,23 +50,6 @@ log = logging.getLogger(__name__)
 
 OPENROUTER_URL: Final = "https://openrouter.ai/api/v1"
 _KEY_SHAPED = re.compile(r"(sk-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+)")
-
-
-class _Secret:
-    """Holds the API key; masked in every repr/str so it cannot leak by accident."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "_Secret('***')"
-
-    __str__ = __repr__
 
 
 class CircuitBreaker:
@@ -154,7 +138,7 @@ class OpenAiLlm:
         self.base_delay_s = base_delay_s
         self.max_delay_s = max_delay_s
         self.breaker = breaker or CircuitBreaker(monotonic=monotonic)
-        self._key = _Secret(api_key)
+        self._key = MaskedSecret(api_key)
         self._sleep = sleep
         self._monotonic = monotonic
         self._rng = rng

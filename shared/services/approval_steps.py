@@ -44,8 +44,6 @@ def wall_clock() -> datetime:
     return SystemClock().now()
 
 
-_now = wall_clock
-
 
 def decide_proposal(payload: dict[str, Any]) -> dict[str, Any]:
     """Record the operator's decision; a self-approval is refused and audited, not applied."""
@@ -58,11 +56,11 @@ def decide_proposal(payload: dict[str, Any]) -> dict[str, Any]:
         return {"status": "refused", "why": "the decision event names no decider or decision"}
     try:
         recorded = changes.record_decision(rt.store, strategy_id, version, decision=decision, decider=decider,
-                                           reason=reason, now=_now(), request_id=payload.get("requestId"))
+                                           reason=reason, now=wall_clock(), request_id=payload.get("requestId"))
     except SelfApproval as exc:
         append_audit(rt.store.container("audit"), tenant_id=proposal.tenant_id, action="strategy.decision.refused",
                      actor=decider, target=f"strategy:{strategy_id}", details={"version": version, "why": str(exc)},
-                     request_id=payload.get("requestId"), at=_now())
+                     request_id=payload.get("requestId"), at=wall_clock())
         return {"status": "refused", "why": str(exc)}
     except IllegalProposalTransition:
         current, _ = changes.read_proposal(rt.store, strategy_id, version)
@@ -72,7 +70,7 @@ def decide_proposal(payload: dict[str, Any]) -> dict[str, Any]:
 
 def activate_proposal(payload: dict[str, Any]) -> dict[str, Any]:
     rt = runtime()
-    head = changes.activate(rt.store, str(payload["strategyId"]), int(payload["version"]), now=_now())
+    head = changes.activate(rt.store, str(payload["strategyId"]), int(payload["version"]), now=wall_clock())
     return {"activeVersion": head.active_version, "previousVersion": head.previous_version}
 
 
@@ -83,7 +81,7 @@ def expire_proposal(payload: dict[str, Any]) -> dict[str, Any]:
     current, _ = changes.read_proposal(rt.store, strategy_id, version)
     if current.status != "awaiting-decision":
         return {"status": current.status}
-    expired = changes.advance(rt.store, strategy_id, version, "expired", actor=SYSTEM, now=_now(),
+    expired = changes.advance(rt.store, strategy_id, version, "expired", actor=SYSTEM, now=wall_clock(),
                               detail="no decision before the deadline")
     return {"status": expired.status}
 
@@ -191,7 +189,7 @@ def simulate_proposal(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _simulated(proposal: ChangeProposal) -> dict[str, Any]:
-    return {"passed": proposal.status == "awaiting-decision" or proposal.status in ("approved", "activated"),
+    return {"passed": proposal.status in ("awaiting-decision", "approved", "activated"),
             "runId": proposal.simulation_run_id, "expiresAt": proposal.expires_at.isoformat()}
 
 

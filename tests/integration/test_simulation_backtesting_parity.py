@@ -30,58 +30,27 @@ final equity equal within 1e-9 relative.
 
 from __future__ import annotations
 
-import warnings
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-from backtesting import Strategy  # type: ignore[import-untyped]
-from backtesting.lib import FractionalBacktest  # type: ignore[import-untyped]
 
 from shared.domain.candles import CandleSeries, to_ms
 from shared.domain.fill_model import FillModelConfig
-from shared.domain.indicators import sma
 from shared.domain.market import Instrument
 from shared.domain.profiles import RiskLimits
 from shared.domain.simulation import EngineSetup, round_trips, simulate
 from shared.domain.strategy import SmaCrossParams
+from tests.support.backtesting_peer import LOT, run_peer
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-LOT = 1e-6
 CASH = 10_000
 FAR = Decimal("1e15")
 
 
-class SmaCross(Strategy):  # type: ignore[misc]
-    fast = 10
-    slow = 30
-
-    def init(self) -> None:
-        self.f = self.I(sma, self.data.Raw, self.fast)
-        self.s = self.I(sma, self.data.Raw, self.slow)
-
-    def next(self) -> None:
-        f0, f1, s0, s1 = self.f[-2], self.f[-1], self.s[-2], self.s[-1]
-        if not self.position:
-            if f0 <= s0 and f1 > s1:
-                units = int(self.equity * 0.99 / self.data.Raw[-1] / LOT)
-                if units >= 1:
-                    self.buy(size=units)
-        elif f0 >= s0 and f1 < s1:
-            self.position.close()
-
-
 def peer(candles: CandleSeries, fast: int, slow: int) -> Any:
-    frame = pd.DataFrame({"Open": candles.open, "High": candles.high, "Low": candles.low, "Close": candles.close,
-                          "Volume": candles.volume, "Raw": candles.close},
-                         index=pd.to_datetime(candles.open_time, unit="ms", utc=True))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        test = FractionalBacktest(frame, SmaCross, cash=CASH, commission=0.001, fractional_unit=LOT,
-                                  trade_on_close=False, exclusive_orders=False)
-        return test.run(fast=fast, slow=slow)
+    return run_peer(candles, fast, slow, CASH)
 
 
 def ours(candles: CandleSeries, interval: str, symbol: str, fast: int, slow: int) -> Any:

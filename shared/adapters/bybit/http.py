@@ -14,7 +14,7 @@ Retrying is safe for every call the adapters make: reads are idempotent, order
 creation carries ``orderLinkId`` (a repeat answers "duplicate", never a second order)
 and cancellation is by ``orderLinkId``.
 
-Secrets: the API key and secret live in ``_Secret`` holders whose repr is masked; no
+Secrets: the API key and secret live in ``MaskedSecret`` holders whose repr is masked; no
 log line, repr or exception message carries the key, the secret or a signature.
 """
 
@@ -34,6 +34,7 @@ from typing import Any, Literal
 import httpx
 
 from shared.adapters.clock import SystemClock
+from shared.adapters.masked_secret import MaskedSecret
 from shared.ports import (
     AlreadySubmitted,
     Clock,
@@ -63,23 +64,6 @@ def signature_payload(timestamp_ms: int | str, api_key: str, recv_window_ms: int
 def sign(secret: str, payload: str) -> str:
     """HMAC-SHA256 of ``payload`` as lowercase hex (guide.mdx, "Create A Request")."""
     return hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-
-
-class _Secret:
-    """Holds the API secret (and key); masked in every repr/str so it cannot leak by accident."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "_Secret('***')"
-
-    __str__ = __repr__
 
 
 # --------------------------------------------------------------------------- retCodes
@@ -238,8 +222,8 @@ class BybitHttpClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._api_key = _Secret(api_key) if api_key is not None else None
-        self._secret = _Secret(api_secret) if api_secret is not None else None
+        self._api_key = MaskedSecret(api_key) if api_key is not None else None
+        self._secret = MaskedSecret(api_secret) if api_secret is not None else None
         self.recv_window_ms = recv_window_ms
         self.retry = retry or RetryPolicy()
         self._clock = clock or SystemClock()
