@@ -3,7 +3,7 @@
     .venv/bin/python bench/api.py [--clients 50] [--requests 2000] [--http-workers 2]
 
 Starts ``python -m devhost`` on a free port (fresh data directory, the demo trading at
-``--timer-speed 60``, ``--http-workers`` processes answering reads), lets the demo trade
+``--timer-speed 60``, ``--http-workers`` worker processes answering the API), lets the demo trade
 for a few seconds so positions exist, then drives:
 - a read: ``GET /api/v1/positions`` (target p95 <= 20 ms),
 - a write: ``POST /api/v1/orders/intents`` (target p95 <= 50 ms), each client rotating
@@ -113,7 +113,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--http-workers", type=int, default=2, help="devhost processes answering reads")
+    parser.add_argument("--http-workers", type=int, default=2, help="devhost worker processes answering the API")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         host = DevhostProcess(Path(tmp) / "data", extra_args=[

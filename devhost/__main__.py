@@ -2,7 +2,7 @@
 
     python -m devhost                      serve on 127.0.0.1:7071 (same as ``serve``)
     python -m devhost serve --timer-speed 60 --data-dir ./.halyard
-    python -m devhost serve --http-workers 2   API reads answered by 2 processes
+    python -m devhost serve --http-workers 2   the API answered by 2 worker processes
     python -m devhost fire emit_heartbeat  run a timer (or queue function) now
     python -m devhost functions            list the app's functions
     python -m devhost token --user alice --tenant demo --role trader
@@ -37,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="run timer schedules this many times faster (e.g. 60)")
     serve.add_argument("--no-timers", action="store_true", help="do not fire timers on their schedules")
     serve.add_argument("--http-workers", type=int, default=1, metavar="N",
-                       help="processes answering API reads (GET); writes, timers and queues stay in one (default 1)")
+                       help="1: one process does all; N >= 2: N worker processes answer the API, "
+                            "timers, queues and orchestrations stay in the main one (default 1)")
     serve.add_argument("--log-level", default="INFO")
 
     fire = sub.add_parser("fire", help="run a timer or Service Bus function now on a running devhost")

@@ -54,7 +54,7 @@ class HostOptions:
     timers: bool = True
     app_module: str = "function_app"
     env: dict[str, str] = field(default_factory=dict)
-    http_workers: int = 1  # processes answering API reads (see devhost.http_workers)
+    http_workers: int = 1  # 1: this process answers; N >= 2: N worker processes do (devhost.http_workers)
     log_level: str = "INFO"
 
 
@@ -144,7 +144,10 @@ class DevHost:
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         main_url = await self._prepare_workers(settings.data_dir)
-        await web.SockSite(self._runner, sock).start()
+        if main_url is None:
+            await web.SockSite(self._runner, sock).start()
+        else:  # the workers answer the port; connections wait in the backlog until they serve
+            sock.listen(1024)
         await self._durable.start()
         for spec in by_kind(self.specs, "servicebus"):
             pump = QueuePump(spec, self.runtime.broker)
@@ -185,13 +188,13 @@ class DevHost:
         assert self._durable is not None
         self._workers = WorkerSet()
         try:
-            await self._workers.start(self.options.http_workers - 1, sock, main_url=main_url, public_url=self.base_url,
+            await self._workers.start(self.options.http_workers, sock, main_url=main_url, public_url=self.base_url,
                                       data_dir=data_dir, durable_binding=self._durable.client_binding(),
                                       app_module=self.options.app_module, env=self._settings_env(),
                                       log_level=self.options.log_level)
         except Exception as exc:
             raise HostConfigError(f"HTTP workers did not start: {exc}") from exc
-        log.info("%d HTTP worker process(es) answer API reads beside this one", self.options.http_workers - 1)
+        log.info("%d HTTP worker process(es) answer the API; this one runs the triggers", self.options.http_workers)
 
     async def stop(self) -> None:
         if self._workers:

@@ -1,22 +1,28 @@
-"""HTTP worker processes: the API's reads on more than one core, as scale-out gives on Azure.
+"""HTTP worker processes: the API on more than one core, as scale-out gives on Azure.
 
 Why: one Python process runs Python on one core at a time (the GIL), and the devhost's
-one process also runs the demo's ticks and executions. On Azure more load means more
-instances; here ``--http-workers N`` starts N-1 extra processes that answer the API's
-reads next to the main process, on the same listening socket (inherited, not a second
-bind: the port stays exclusive, and the kernel hands each new connection to whichever
-process accepts first, i.e. the least busy one).
+main process also runs the demo's ticks, the execution of every order intent and the
+orchestrations. On Azure more load means more instances, and the queue-triggered
+execution scales apart from the HTTP functions; here ``--http-workers N`` (N >= 2)
+starts N worker processes that answer the public port, and the main process keeps its
+core for triggers. The workers share the listening socket (inherited, not a second bind:
+the port stays exclusive) and take new connections in turns (``accept_in_turns``).
 
 What keeps every devhost guarantee:
-- a worker serves only the ``GET``/``HEAD`` routes of HTTP functions itself; everything
-  else (writes, the host's admin API, the durable webhooks, unknown paths) it forwards to
-  the main process's private address, so writes, timers, queue pumps, orchestrations
-  and the data-directory lock all stay in the one main process, as before;
+- a worker serves the app's HTTP functions itself, reads and writes alike, as another
+  instance of the Function App would: every write goes through the same store and queue
+  files (SQLite, WAL), whose writers of every process take turns
+  (``shared.adapters.sqlite_writer_lock``), and the per-user write limit lives in the
+  store, so it holds across processes; everything else (the host's admin API, the
+  durable webhooks, dev sign-in, the dashboard, unknown paths) it forwards to the main
+  process's private address, so timers, queue pumps, orchestrations and the
+  data-directory lock all stay in the one main process, as before;
 - a worker runs no timer, no queue pump and no durable worker, and holds no lock: it is
   part of the devhost that holds it, and it exits as soon as the main process does (a
   pipe from the main process closes, and ``PR_SET_PDEATHSIG`` on Linux);
 - control changes reach every process at once through a shared change signal (see
-  ``devhost.change_signal``), so a kill switch set through any process closes reads on all.
+  ``devhost.change_signal``), so a kill switch set through any process closes the API on
+  all.
 """
 
 from __future__ import annotations
@@ -48,7 +54,6 @@ from shared.request_id import HEADER, accept_or_generate
 log = logging.getLogger("devhost.workers")
 
 WORKER_COMMAND: Final = "http-worker"
-READ_METHODS: Final = ("GET", "HEAD")
 SIGNAL_FILE: Final = "controls.signal"
 READY: Final = b"R"
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
@@ -164,8 +169,32 @@ def forwarder(main_url: str, session_box: list[aiohttp.ClientSession]) -> Any:
     return forward
 
 
+def accept_in_turns(loop: asyncio.AbstractEventLoop, sock: socket.socket, runner: web.AppRunner) -> None:
+    """Take new connections from the shared socket one per wake-up, not all that wait.
+
+    Why: asyncio's server accepts every waiting connection (up to its backlog, 100) each
+    time the socket turns readable, so when clients connect at once the process that
+    wakes first takes most of them and keeps them (keep-alive): its clients then wait
+    twice as long as the others'. Taking one at a time lets every idle process take its
+    share, and a busy one (its loop late to wake) takes fewer.
+    """
+    sock.setblocking(False)
+    server = runner.server
+    assert server is not None
+
+    def accept_one() -> None:
+        try:
+            conn, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # another process took it
+        conn.setblocking(False)
+        loop.create_task(loop.connect_accepted_socket(server, conn))
+
+    loop.add_reader(sock.fileno(), accept_one)
+
+
 async def serve_worker(plan: WorkerPlan) -> None:
-    """Serve reads on the inherited socket until the main process goes away or says stop."""
+    """Serve the API on the inherited socket until the main process goes away or says stop."""
     from functions import api_kit
     from shared.bootstrap import build_runtime, install_runtime
     from shared.config import load_settings
@@ -187,7 +216,7 @@ async def serve_worker(plan: WorkerPlan) -> None:
 
     app.router.add_get("/admin/host/status", host_status)
     binding = plan.durable_binding
-    add_http_functions(app, by_kind(specs, "http"), (lambda: binding) if binding else None, methods=READ_METHODS)
+    add_http_functions(app, by_kind(specs, "http"), (lambda: binding) if binding else None)
     app.router.add_route("*", "/{tail:.*}", forwarder(plan.main_url.rstrip("/"), session_box))
 
     stop = asyncio.Event()
@@ -202,13 +231,15 @@ async def serve_worker(plan: WorkerPlan) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         sock = socket.socket(fileno=plan.listen_fd)
-        await web.SockSite(runner, sock).start()
+        accept_in_turns(loop, sock, runner)
         os.write(plan.ready_fd, READY)
         os.close(plan.ready_fd)
-        log.info("HTTP worker %d (pid %d) serving reads; the rest goes to %s", plan.index, os.getpid(), plan.main_url)
+        log.info("HTTP worker %d (pid %d) serving the API; the rest goes to %s", plan.index, os.getpid(),
+                 plan.main_url)
         try:
             await stop.wait()
         finally:
+            loop.remove_reader(sock.fileno())
             await runner.cleanup()
             install_runtime(None)
             gate_signal.close()

@@ -9,9 +9,9 @@ here is correct on Service Bus; ``tests/contract/test_queue_contract.py`` pins t
 Why it is safe with several threads and processes on one file: every state change
 (send, claim, settle, lock expiry sweep) runs inside ``BEGIN IMMEDIATE``, which takes
 SQLite's single write lock before reading, so two receivers can never claim the same
-row; ``busy_timeout`` makes the other writers wait instead of failing. Inside one
-process a mutex serialises the shared connection (cheaper than SQLite's sleep-based
-busy handler). All times come from the injected clock so tests can move time by hand;
+row. Inside one process a mutex serialises the shared connection; writers of every
+process take turns on a ``WriterLock`` first (prompter than SQLite's sleep-based busy
+handler, which stays as the backstop). All times come from the injected clock so tests can move time by hand;
 they are stored as integer microseconds since the epoch.
 """
 
@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from shared.adapters.clock import SystemClock
 from shared.adapters.sqlite_tx import immediate_transaction
+from shared.adapters.sqlite_writer_lock import WriterLock
 from shared.ports import (
     Clock,
     DeadLetter,
@@ -123,6 +124,8 @@ class SqliteQueueBroker:
         self._waiting_sends: list[_Send] = []
         self._waiting_lock = threading.Lock()
         self._send_writer = threading.Lock()
+        self._writers = WriterLock(self.path)  # writers of every process take turns (see the module)
+        self._busy_timeout_seconds = busy_timeout_seconds
         try:
             self._conn = sqlite3.connect(
                 str(self.path),
@@ -157,6 +160,7 @@ class SqliteQueueBroker:
     def close(self) -> None:
         with self._mutex:
             self._conn.close()
+            self._writers.close()
 
     def purge_expired_duplicates(self) -> int:
         """Forget message ids older than their queue's duplicate-detection window."""
@@ -173,8 +177,11 @@ class SqliteQueueBroker:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding SQLite's write lock from its first statement."""
-        with self._read() as conn, immediate_transaction(conn):
-            yield conn
+        with self._read() as conn, self._writers.held(self._busy_timeout_seconds) as turn:
+            if not turn:
+                raise QueueUnavailable(f"queue file {self.path}: locked by another writer for too long")
+            with immediate_transaction(conn):
+                yield conn
 
     def _send(self, item: _Send) -> None:
         """Group commit: concurrent sends share one transaction and one fsync.

@@ -34,6 +34,7 @@ from shared.adapters.clock import SystemClock
 from shared.adapters.sqlite_indexes import DEFAULT_INDEXES, hinted, index_ddl
 from shared.adapters.sqlite_query import next_token, plan_query
 from shared.adapters.sqlite_unit import MISSING, Cached, Local, Planned, Unit, UnitScope, planned_put
+from shared.adapters.sqlite_writer_lock import WriterLock
 from shared.adapters.store_common import (
     MAX_BATCH_OPS,
     apply_patch,
@@ -103,7 +104,7 @@ class SqliteStore:
         self._local = Local()
         self._conns: dict[threading.Thread, sqlite3.Connection] = {}
         self._conns_lock = threading.Lock()
-        self._writer = threading.Lock()  # this process's writers queue here, not in SQLite
+        self._writer = WriterLock(self.path)  # writers, of every process, take turns here, not in SQLite
         # One connection for this process's writes, used by whichever thread holds
         # ``_writer``: its page cache stays warm from one transaction to the next, where
         # per-thread connections each find their cache stale after another's commit.
@@ -146,6 +147,7 @@ class SqliteStore:
                 self._writer_conn = None
         for conn in conns:
             conn.close()
+        self._writer.close()
 
     # ----------------------------------------------------------------- plumbing
 
@@ -270,7 +272,7 @@ class SqliteStore:
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
         if not self._writer.acquire(timeout=self.lock_timeout()):
-            raise StoreUnavailable("sqlite: database is locked (another writer of this process held it too long)")
+            raise StoreUnavailable("sqlite: database is locked (another writer held it too long)")
         try:
             yield
         finally:

@@ -108,7 +108,7 @@ class UnitScope(AbstractContextManager[bool]):
             unit.frames.append(self.frame)
             return True
         if not store._writer.acquire(timeout=store.lock_timeout()):
-            raise StoreUnavailable("sqlite: database is locked (another writer of this process held it too long)")
+            raise StoreUnavailable("sqlite: database is locked (another writer held it too long)")
         try:
             conn = store._writer_connection()
             conn.execute("BEGIN IMMEDIATE")

@@ -80,7 +80,7 @@ SYNC_KIND = "sync"
 _DEFAULT_LIMITS = RiskLimits()  # an intent without a profile (a manual order); frozen, so shared
 #: A unit of work holds SQLite's write lock: commit at least this often.
 MAX_UNIT_MESSAGES = 64
-MAX_UNIT_SECONDS = 0.05
+MAX_UNIT_SECONDS = 0.02
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,17 @@
-"""``--http-workers``: reads answered by several processes, with every devhost guarantee
-kept (writes and admin through the main process, controls visible everywhere at once,
+"""``--http-workers``: the API answered by several worker processes, reads and writes,
+with every devhost guarantee kept (admin and triggers in the main process, one write
+limit across processes, controls visible everywhere at once, connections shared out,
 workers gone with the main process, the port and the data directory free again)."""
 
 from __future__ import annotations
 
+import http.client
+import json
+import math
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,9 +46,11 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def test_reads_are_answered_by_several_processes(host: DevhostProcess):
+def test_the_api_is_answered_by_the_workers_not_the_main_process(host: DevhostProcess):
+    assert host.proc is not None
+    workers = set(children(host.proc.pid))
     pids = {host.request("GET", "/admin/host/status")[2]["pid"] for _ in range(80)}  # a new connection each
-    assert len(pids) >= 2 and host.proc is not None and host.proc.pid in pids | set(children(host.proc.pid))
+    assert len(workers) == 3 and len(pids) >= 2 and pids <= workers  # the main process keeps its core
     auth = host.auth(user="reader-1", roles=VIEWER)
     for _ in range(10):
         status, headers, body = host.request("GET", "/api/v1/positions",
@@ -51,7 +58,26 @@ def test_reads_are_answered_by_several_processes(host: DevhostProcess):
         assert status == 200 and headers["x-request-id"] == "trace-w-0001" and "items" in body
 
 
+def test_one_write_limit_across_processes(host: DevhostProcess):
+    """The per-user write budget lives in the store: spread over three processes, a
+    burst still gets the bucket's 30 (plus what refilled meanwhile), not three times it."""
+    trader = host.auth(user=f"burst-{uuid.uuid4().hex[:8]}", roles=("trader",))
+    account = PROFILES[0].account_id
+    started = time.monotonic()
+    statuses: Counter[int] = Counter()
+    for _ in range(60):  # a new connection each: spread over the workers
+        status, _, _ = host.request("POST", "/api/v1/orders/intents", {
+            "accountId": account, "symbol": "BTCUSDT", "side": "buy", "type": "limit", "qty": "0.0001",
+            "limitPrice": "1000", "clientRequestId": uuid.uuid4().hex}, headers=trader)
+        statuses[status] += 1
+    elapsed = time.monotonic() - started
+    assert set(statuses) == {202, 429}, statuses
+    assert 30 <= statuses[202] <= 30 + math.ceil(5 * elapsed), (statuses, elapsed)
+
+
 def test_what_workers_do_not_serve_is_answered_by_the_main_process(host: DevhostProcess):
+    """The host's admin API, unknown paths and wrong methods are forwarded; a write is
+    the worker's own and reaches the main process's execution through the queue."""
     for _ in range(10):
         assert host.request("GET", "/admin/functions")[0] == 200  # the host's admin API
         status, headers, body = host.request("GET", "/api/nope", headers={"x-request-id": "trace-w-0404"})
@@ -86,11 +112,31 @@ def test_a_kill_switch_closes_reads_on_every_process_at_once(host: DevhostProces
     assert [host.request("GET", "/api/v1/positions", headers=reader)[0] for _ in range(30)] == [200] * 30
 
 
-def test_workers_die_with_the_main_process_and_free_port_and_data_dir(tmp_path: Path):
+def shared_out(port: int, clients: int) -> Counter[int]:
+    """Connect ``clients`` at once (a load test's start), then ask each which process serves it."""
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(clients)]
+    for conn in connections:
+        conn.connect()
+    served: Counter[int] = Counter()
+    try:
+        for conn in connections:
+            conn.request("GET", "/admin/host/status")
+            served[json.loads(conn.getresponse().read())["pid"]] += 1
+    finally:
+        for conn in connections:
+            conn.close()
+    return served
+
+
+def test_workers_share_connections_die_with_the_main_process_and_free_port_and_data_dir(tmp_path: Path):
     first = DevhostProcess(tmp_path / "data", extra_args=["--no-timers", "--http-workers", "2"]).start()
     assert first.proc is not None
-    first.wait_for(lambda: len(children(first.proc.pid)) == 1 and any("HTTP worker process(es)" in line
+    first.wait_for(lambda: len(children(first.proc.pid)) == 2 and any("HTTP worker process(es)" in line
                                                                        for line in first.lines), timeout=60)
+    # Connections opened at once are shared out (a fair share is 15): asyncio's own
+    # accept loop let the first worker to wake take nearly all (29 or 30 of 30 seen).
+    served = shared_out(first.port, 30)
+    assert len(served) == 2 and min(served.values()) >= 6, served
     workers = children(first.proc.pid)
     first.kill()  # SIGKILL: no clean shutdown
     deadline = time.monotonic() + 10
