@@ -250,6 +250,6 @@ def run_worker(raw_plan: str) -> int:
     from devhost.log_output import configure
 
     plan = WorkerPlan(**json.loads(raw_plan))
-    configure(plan.log_level)
+    configure(plan.log_level, batched=True)
     asyncio.run(serve_worker(plan))
     return 0

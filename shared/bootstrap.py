@@ -18,6 +18,8 @@ from shared.ports import Clock, Conflict, Exchange, Llm, MarketData, NotFound, Q
 from shared.product import ProductInfo, product_info
 
 STORE_FILE = "store.sqlite"
+#: Embedded containers kept in a file of their own (container -> file name).
+OWN_FILES = {"leases": "leases.sqlite"}
 QUEUE_FILE = "queue.sqlite"
 DURABLE_FILE = "durable.sqlite"
 
@@ -96,11 +98,19 @@ def build_runtime(settings: Settings) -> Runtime:
     store: Store
     broker: QueueBroker
     if settings.mode == "embedded":
+        from shared.adapters.routed_store import RoutedStore
         from shared.adapters.sqlite_queue import SqliteQueueBroker
         from shared.adapters.sqlite_store import SqliteStore
+        from shared.topology import CONTAINERS
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = SqliteStore(settings.data_dir / STORE_FILE, clock=real)
+        # Throttling state in a file of its own: see routed_store (why it must not share
+        # the trading file's write lock).
+        trading = SqliteStore(settings.data_dir / STORE_FILE, clock=real,
+                              containers=[c for c in CONTAINERS if c.name not in OWN_FILES])
+        store = RoutedStore(trading, {name: SqliteStore(settings.data_dir / file, clock=real,
+                                                        containers=[c for c in CONTAINERS if c.name == name])
+                                      for name, file in OWN_FILES.items()})
         broker = SqliteQueueBroker(settings.data_dir / QUEUE_FILE, clock=real)
     else:
         from shared.adapters.cosmos_store import CosmosStore

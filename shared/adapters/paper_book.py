@@ -44,6 +44,9 @@ class Pending:
 
 
 OPEN_STATUSES = [s.value for s in OrderStatus if s.is_open]
+#: The average fill price's context, built once (only its flags ever change, and flags
+#: never change a result).
+_AVERAGE = Context(prec=28)
 
 
 def by_age(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ def to_order(doc: Mapping[str, Any]) -> ExchangeOrder:
         limit_price=None if doc["limitPrice"] is None else Decimal(doc["limitPrice"]),
         status=OrderStatus(doc["status"]), filled_qty=filled,
         # 28 digits: Python's default context, so anyone recomputing it from the fills agrees
-        avg_fill_price=Context(prec=28).divide(Decimal(doc["notional"]), filled) if filled else None,
+        avg_fill_price=_AVERAGE.divide(Decimal(doc["notional"]), filled) if filled else None,
         created_at=from_ms(doc["createdMs"]), updated_at=from_ms(doc["updatedMs"]),
         reject_reason=doc.get("rejectReason"),
     )

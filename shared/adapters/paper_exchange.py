@@ -106,11 +106,13 @@ def _port_call(method: Callable[Concatenate[PaperExchange, _P], _R]) -> Callable
     failures become ``ExchangeUnavailable`` (the port promises only ``ExchangeError``s),
     and money math runs in a fixed decimal context, never the caller's."""
 
+    faulted = method.__name__ in ("submit", "cancel")  # decided once, not on every call
+
     @functools.wraps(method)
     def call(self: PaperExchange, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             with localcontext(_MONEY):
-                if method.__name__ in ("submit", "cancel"):
+                if faulted:
                     self._fault(method.__name__)
                 self._sync()
                 return method(self, *args, **kwargs)

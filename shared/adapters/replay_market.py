@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from shared.domain.candles import CandleSeries, to_ms
 from shared.domain.fill_model import Bar, market_price
 from shared.domain.market import INTERVAL_SECONDS, Candle, Instrument, Interval, Ticker
 from shared.ports import Clock, MarketDataError
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "market_data"
 DEMO_FILES: dict[str, tuple[str, Interval]] = {
@@ -81,6 +84,11 @@ class ReplayMarketData:
         self._times: dict[str, list[int]] = {s: [int(t) for t in c.open_time] for s, (c, _, _) in self._series.items()}
         given = dict(instruments or {})
         self._instruments = {s: given.get(s) or default_instrument(s, exchange) for s in self._series}
+        # Prices and 24h volumes per (symbol, bar position): a recorded bar never changes,
+        # and every ticker asks again (each API read of positions, each risk check), so
+        # the Decimal rounding and the numpy sum run once per bar, not once per call.
+        self._prices: dict[tuple[str, int, bool], Decimal] = {}
+        self._volumes: dict[tuple[str, int, int], float] = {}
 
     # ----------------------------------------------------------------- port
 
@@ -187,16 +195,37 @@ class ReplayMarketData:
         i = bisect_right(times, at_ms) - 1
         if i < 0:
             return None
-        if times[i] + interval_ms > at_ms:
-            return market_price(float(series.open[i]), tick)
-        return market_price(float(series.close[i]), tick)
+        forming = times[i] + interval_ms > at_ms
+        key = (symbol, i, forming)
+        price = self._prices.get(key)
+        if price is None:
+            price = market_price(float(series.open[i] if forming else series.close[i]), tick)
+            _remember(self._prices, key, price)
+        return price
 
     def _volume_24h(self, symbol: str, now_ms: int) -> float:
         """Volume of the closed bars that closed within the last 24 hours."""
         series, _, interval_ms = self._get(symbol)
         hi = self._closed_count(symbol, interval_ms, now_ms)
         lo = bisect_right(self._times[symbol], now_ms - DAY_MS - interval_ms)
-        return float(np.sum(series.volume[lo:hi])) if hi > lo else 0.0
+        if hi <= lo:
+            return 0.0
+        key = (symbol, lo, hi)
+        volume = self._volumes.get(key)
+        if volume is None:
+            volume = float(np.sum(series.volume[lo:hi]))
+            _remember(self._volumes, key, volume)
+        return volume
+
+
+_CACHE_LIMIT = 4096
+
+
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> None:
+    """Keep a bounded memo (a replay walks forward: old bars are not asked again)."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
 
 
 def load_demo_market(clock: Clock, data_dir: Path = DATA_DIR) -> ReplayMarketData:

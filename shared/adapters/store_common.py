@@ -57,7 +57,7 @@ def check_id(id: Any) -> str:
     """An id must be a non-empty string Cosmos DB can put in a URL."""
     if not isinstance(id, str) or not id or len(id) > MAX_ID_LENGTH:
         raise InvalidQuery(f"id must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-    if not _BAD_ID_CHARS.isdisjoint(id) or id != id.strip():
+    if "/" in id or "\\" in id or "?" in id or "#" in id or id != id.strip():  # _BAD_ID_CHARS, one scan each
         raise InvalidQuery(f"id {id!r} contains characters Cosmos DB rejects")
     return id
 
@@ -134,7 +134,7 @@ def prepare_item_json(spec: ContainerSpec, item: Mapping[str, Any]) -> tuple[dic
     The body is the item itself when it is a dict with no system property (no copy):
     the caller reads it, never changes it.
     """
-    if type(item) is dict and SYSTEM_PROPERTIES.isdisjoint(item):
+    if type(item) is dict and _no_system_property(item):
         body: dict[str, Any] = item
     elif isinstance(item, Mapping):
         body = {k: v for k, v in item.items() if k not in SYSTEM_PROPERTIES}
@@ -148,6 +148,13 @@ def prepare_item_json(spec: ContainerSpec, item: Mapping[str, Any]) -> tuple[dic
     check_partition_key(pk_value)
     check_ttl(body)
     return body, item_id, pk_value, to_json(body)
+
+
+def _no_system_property(item: dict[str, Any]) -> bool:
+    """``SYSTEM_PROPERTIES.isdisjoint(item)``: six key lookups cost half of walking every key
+    of the item, and every write asks."""
+    return ("_etag" not in item and "_ts" not in item and "_rid" not in item and "_self" not in item
+            and "_attachments" not in item and "_lsn" not in item)
 
 
 def public_item(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -47,18 +47,56 @@ def _default(value: Any) -> Any:
     raise TypeError(f"cannot audit a value of type {type(value).__name__}")
 
 
+#: ``json.dumps`` with these options builds this very encoder on every call; built once
+#: (it keeps no state between calls: ``encode`` sets up its own circular-reference check).
+_CANONICAL = json.JSONEncoder(
+    default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
 def canonical_json(payload: Any) -> bytes:
     """Stable UTF-8 JSON: sorted keys, no whitespace, no NaN, Decimals and datetimes as
     strings. Equal payloads give equal bytes on every run."""
-    text = json.dumps(
-        payload, default=_default, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode("utf-8")
+    return _CANONICAL.encode(payload).encode("utf-8")
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = json.loads(canonical_json(details))
+    plain = _plain(details)
+    if plain is not _NOT_PLAIN:
+        out: dict[str, Any] = plain
+        return out
+    out = json.loads(canonical_json(details))
     return out
+
+
+_NOT_PLAIN: Any = object()
+_PLAIN_SCALARS = (str, int, bool, type(None))
+
+
+def _plain(value: Any) -> Any:
+    """What ``json.loads(canonical_json(value))`` gives, built directly, for values that are
+    JSON already (dicts with str keys, lists, str, int, bool, None, exact types only): the
+    same content with keys sorted. ``_NOT_PLAIN`` for anything else (Decimals, datetimes,
+    floats, enums, ...), which takes the round trip. Every order's audit event needs this."""
+    kind = type(value)
+    if kind is dict:
+        keys = list(value)
+        if not all(type(key) is str for key in keys):
+            return _NOT_PLAIN
+        keys.sort()
+        out: dict[str, Any] = {}
+        for key in keys:
+            item = _plain(value[key])
+            if item is _NOT_PLAIN:
+                return _NOT_PLAIN
+            out[key] = item
+        return out
+    if kind is list:
+        items = [_plain(item) for item in value]
+        return _NOT_PLAIN if any(item is _NOT_PLAIN for item in items) else items
+    if kind in _PLAIN_SCALARS:
+        return value
+    return _NOT_PLAIN
 
 
 def event_hash(
@@ -114,8 +152,24 @@ def chain_event(
         "id": id, "tenant_id": tenant_id, "seq": seq, "action": action, "actor": actor, "target": target,
         "details": clean, "request_id": request_id, "at": at, "prev_hash": prev_hash,
     }
+    if _validated_as_given(fields):  # the hash of the fields is the hash of the validated event
+        digest = event_hash(id=id, tenant_id=tenant_id, seq=seq, action=action, actor=actor, target=target,
+                            details=clean, request_id=request_id, at=at, prev_hash=prev_hash)
+        return AuditEvent.model_validate({**fields, "hash": digest})
     draft = AuditEvent.model_validate({**fields, "hash": ""})
     return draft.model_copy(update={"hash": _hash_of(draft)})
+
+
+def _validated_as_given(fields: dict[str, Any]) -> bool:
+    """Whether validating ``fields`` as an ``AuditEvent`` keeps every value as it is: plain
+    strings, an int seq, a UTC datetime. Then the event's hash can be taken before the one
+    validation, instead of validating a draft and copying it with its hash."""
+    return (
+        all(type(fields[name]) is str for name in ("id", "tenant_id", "action", "actor", "target", "prev_hash"))
+        and (fields["request_id"] is None or type(fields["request_id"]) is str)
+        and type(fields["seq"]) is int
+        and type(fields["at"]) is datetime and fields["at"].tzinfo is UTC
+    )
 
 
 def verify_chain(events: Sequence[AuditEvent], *, anchor: AuditEvent | None = None) -> int | None:

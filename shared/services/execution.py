@@ -168,7 +168,7 @@ def _risk_denial(
 
 def realized_today(ctx: ExecutionContext, account_id: str) -> Decimal:
     """Realized PnL plus fees booked since UTC midnight (what the daily loss limit caps)."""
-    return realized_on(ctx, account_id, ctx.clock.now().strftime("%Y-%m-%d"))
+    return realized_on(ctx, account_id, ctx.clock.now().isoformat()[:10])  # YYYY-MM-DD, without strftime's cost
 
 
 def _apply_automatic_halt(ctx: ExecutionContext, control: Control) -> None:
@@ -260,7 +260,7 @@ def record_exchange_state(order: Order, etag: str, placed: ExchangeOrder, ctx: E
         if last and target not in (OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED) \
                 and can_transition(updated.status, target):
             updated = transition(updated, target, now, reject_reason=placed.reject_reason)
-        if updated == order and not chunk:
+        if not chunk and updated == order:
             return ExecutionResult("duplicate", order, "nothing new")
         result = write_order(ctx, updated, etag, chunk, instrument.quote, outcome=outcome, reason="")
         if result.outcome == "duplicate" or result.order is None or last:
@@ -326,13 +326,15 @@ def _shares_our_store(ctx: ExecutionContext, data: Any) -> bool:
 
 
 def _handle(data: Any, ctx: ExecutionContext) -> ExecutionResult:
-    if isinstance(data, dict) and data.get("kind") == SYNC_KIND:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == SYNC_KIND:
         changed = sync_account(ctx, str(data["accountId"]))
         return ExecutionResult("synced", None, f"{changed} orders changed")
-    from shared.services.cancels import CANCEL_KIND, cancel_order
+    if kind is not None:  # an intent has no ``kind``: only other messages pay for the import
+        from shared.services.cancels import CANCEL_KIND, cancel_order
 
-    if isinstance(data, dict) and data.get("kind") == CANCEL_KIND:
-        request_id = data.get("requestId")
-        return cancel_order(ctx, str(data["accountId"]), str(data["orderId"]), str(data.get("actor") or "unknown"),
-                            str(request_id) if request_id else None)
+        if kind == CANCEL_KIND:
+            request_id = data.get("requestId")
+            return cancel_order(ctx, str(data["accountId"]), str(data["orderId"]),
+                                str(data.get("actor") or "unknown"), str(request_id) if request_id else None)
     return execute_intent(OrderIntent.model_validate(data), ctx)

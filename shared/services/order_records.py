@@ -305,7 +305,10 @@ def _chunks(items: list[dict[str, Any]], size: int = 90) -> list[list[dict[str, 
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
+_OPEN_STATUSES = tuple(s.value for s in OrderStatus if s.is_open)  # every intent's risk check lists them
+
+
 def open_orders(store: Store, account_id: str) -> list[dict[str, Any]]:
-    statuses = [s.value for s in OrderStatus if s.is_open]
     return store.container("orders").query(
-        Query(where=[Filter("kind", "=", "order"), Filter("status", "in", statuses)]), partition_key=account_id).items
+        Query(where=[Filter("kind", "=", "order"), Filter("status", "in", list(_OPEN_STATUSES))]),
+        partition_key=account_id).items
