@@ -30,14 +30,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import logging
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -45,7 +48,9 @@ from typing import Any, Final
 import aiohttp
 from aiohttp import web
 
+from devhost import connection_balance
 from devhost.change_signal import FileSignal
+from devhost.connection_balance import ConnectionCounts
 from devhost.http_host import add_http_functions
 from devhost.registry import by_kind, read_functions
 from shared.product import product_info
@@ -56,6 +61,11 @@ log = logging.getLogger("devhost.workers")
 WORKER_COMMAND: Final = "http-worker"
 SIGNAL_FILE: Final = "controls.signal"
 READY: Final = b"R"
+BALANCE_FILE: Final = "workers.balance"
+YIELD_SECONDS: Final = 0.001  # how long a worker with more connections steps back
+MAX_DEFER_SECONDS: Final = 0.05  # then it takes the connection anyway (the other may be stuck)
+REFRESH_SECONDS: Final = 0.05
+GC_FIRST_THRESHOLD: Final = 20_000  # allocations between young collections (CPython default: 700)
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                                 "proxy-authorization", "proxy-authenticate", "content-length", "host"})
 _PR_SET_PDEATHSIG: Final = 1
@@ -75,6 +85,8 @@ class WorkerPlan:
     durable_binding: str | None
     app_module: str
     log_level: str
+    balance_path: str = ""  # the shared connection counts (devhost.connection_balance)
+    workers: int = 1
 
 
 def change_signal(data_dir: Path) -> FileSignal:
@@ -97,13 +109,16 @@ class WorkerSet:
         liveness_r, self._liveness_w = os.pipe()  # we never write; it closes when we die
         ready_pipes = []
         try:
+            balance = Path(data_dir) / BALANCE_FILE
+            connection_balance.create(balance, count)
             for index in range(count):
                 ready_r, ready_w = os.pipe()
                 ready_pipes.append(ready_r)
                 plan = WorkerPlan(index=index, listen_fd=sock.fileno(), liveness_fd=liveness_r, ready_fd=ready_w,
                                   main_url=main_url, public_url=public_url,
                                   signal_path=str(Path(data_dir) / SIGNAL_FILE), durable_binding=durable_binding,
-                                  app_module=app_module, log_level=log_level)
+                                  app_module=app_module, log_level=log_level, balance_path=str(balance),
+                                  workers=count)
                 cmd = [sys.executable, "-m", "devhost", WORKER_COMMAND, json.dumps(asdict(plan))]
                 self.procs.append(subprocess.Popen(  # noqa: S603 - our own interpreter and module
                     cmd, env=env, pass_fds=(sock.fileno(), liveness_r, ready_w)))
@@ -169,28 +184,80 @@ def forwarder(main_url: str, session_box: list[aiohttp.ClientSession]) -> Any:
     return forward
 
 
-def accept_in_turns(loop: asyncio.AbstractEventLoop, sock: socket.socket, runner: web.AppRunner) -> None:
-    """Take new connections from the shared socket one per wake-up, not all that wait.
+def calm_garbage_collector() -> None:
+    """Fewer, shorter collections in a process that answers requests for its lifetime.
+
+    Everything loaded at start-up (modules, the runtime, pydantic's schemas) lives as long
+    as the process: ``gc.freeze`` moves it out of the collector's sight, so a full
+    collection no longer walks it; a larger first threshold makes collections rarer
+    (a request allocates a few hundred short-lived objects, freed by reference counting
+    anyway). Each collection is a pause for every connection of the worker: this is for
+    the API's tail latency.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_FIRST_THRESHOLD, 50, 100)
+
+
+def accept_in_turns(loop: asyncio.AbstractEventLoop, sock: socket.socket, runner: web.AppRunner,
+                    counts: ConnectionCounts | None) -> Callable[[], None]:
+    """Take new connections from the shared socket one per wake-up, and only in turn.
 
     Why: asyncio's server accepts every waiting connection (up to its backlog, 100) each
     time the socket turns readable, so when clients connect at once the process that
     wakes first takes most of them and keeps them (keep-alive): its clients then wait
-    twice as long as the others'. Taking one at a time lets every idle process take its
-    share, and a busy one (its loop late to wake) takes fewer.
+    twice as long as the others'. Here a worker takes one connection per wake-up, and
+    steps back (``YIELD_SECONDS``) while another worker holds fewer connections (see
+    ``devhost.connection_balance``), at most ``MAX_DEFER_SECONDS`` for one connection.
+    Returns the function that stops accepting.
     """
     sock.setblocking(False)
+    fd = sock.fileno()
     server = runner.server
     assert server is not None
+    deferred_since: list[float | None] = [None]
+    timers: list[asyncio.TimerHandle] = []
 
     def accept_one() -> None:
+        mine = len(server.connections)
+        if counts is not None:
+            counts.publish(mine)
+            if counts.should_yield(mine):
+                now, since = loop.time(), deferred_since[0]
+                if since is None or now - since < MAX_DEFER_SECONDS:
+                    deferred_since[0] = now if since is None else since
+                    loop.remove_reader(fd)
+                    timers.append(loop.call_later(YIELD_SECONDS, resume))
+                    return
+        deferred_since[0] = None
         try:
             conn, _ = sock.accept()
         except (BlockingIOError, InterruptedError):
             return  # another process took it
         conn.setblocking(False)
+        if counts is not None:
+            counts.publish(mine + 1)
         loop.create_task(loop.connect_accepted_socket(server, conn))
 
-    loop.add_reader(sock.fileno(), accept_one)
+    def resume() -> None:
+        timers.clear()
+        if not select.select([fd], [], [], 0)[0]:
+            deferred_since[0] = None  # another worker took it: the next one starts afresh
+        loop.add_reader(fd, accept_one)
+
+    def refresh() -> None:  # closed connections leave the count too
+        if counts is not None:
+            counts.publish(len(server.connections))
+        timers.append(loop.call_later(REFRESH_SECONDS, refresh))
+
+    def stop() -> None:
+        loop.remove_reader(fd)
+        for timer in timers:
+            timer.cancel()
+
+    loop.add_reader(fd, accept_one)
+    refresh()
+    return stop
 
 
 async def serve_worker(plan: WorkerPlan) -> None:
@@ -206,13 +273,15 @@ async def serve_worker(plan: WorkerPlan) -> None:
     api_kit.PRODUCT_GATE.use_signal(gate_signal.read, gate_signal.bump)
     specs = read_functions(importlib.import_module(plan.app_module).app.get_functions())
     api_kit.warm_up()
+    calm_garbage_collector()
 
     session_box: list[aiohttp.ClientSession] = []
     app = web.Application(client_max_size=8 * 1024 * 1024)
 
     async def host_status(request: web.Request) -> web.Response:
         return web.json_response({"state": "Running", "version": product_info().version, "host": "devhost",
-                                  "url": plan.public_url, "pid": os.getpid()})
+                                  "url": plan.public_url, "pid": os.getpid(),
+                                  "eventLoop": type(asyncio.get_running_loop()).__module__.split(".")[0]})
 
     app.router.add_get("/admin/host/status", host_status)
     binding = plan.durable_binding
@@ -231,7 +300,8 @@ async def serve_worker(plan: WorkerPlan) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         sock = socket.socket(fileno=plan.listen_fd)
-        accept_in_turns(loop, sock, runner)
+        counts = ConnectionCounts(Path(plan.balance_path), plan.index, plan.workers) if plan.balance_path else None
+        stop_accepting = accept_in_turns(loop, sock, runner, counts)
         os.write(plan.ready_fd, READY)
         os.close(plan.ready_fd)
         log.info("HTTP worker %d (pid %d) serving the API; the rest goes to %s", plan.index, os.getpid(),
@@ -239,10 +309,12 @@ async def serve_worker(plan: WorkerPlan) -> None:
         try:
             await stop.wait()
         finally:
-            loop.remove_reader(sock.fileno())
+            stop_accepting()
             await runner.cleanup()
             install_runtime(None)
             gate_signal.close()
+            if counts is not None:
+                counts.close()
 
 
 def run_worker(raw_plan: str) -> int:
@@ -251,5 +323,10 @@ def run_worker(raw_plan: str) -> int:
 
     plan = WorkerPlan(**json.loads(raw_plan))
     configure(plan.log_level, batched=True)
-    asyncio.run(serve_worker(plan))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is in requirements-run.txt; plain asyncio still works
+        asyncio.run(serve_worker(plan))
+    else:
+        uvloop.run(serve_worker(plan))
     return 0

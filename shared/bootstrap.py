@@ -105,10 +105,11 @@ def build_runtime(settings: Settings) -> Runtime:
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         # Throttling state in a file of its own: see routed_store (why it must not share
-        # the trading file's write lock).
+        # the trading file's write lock). NORMAL: a power cut may lose its last commits,
+        # i.e. give a few write tokens back; the limit is a courtesy that fails open anyway.
         trading = SqliteStore(settings.data_dir / STORE_FILE, clock=real,
                               containers=[c for c in CONTAINERS if c.name not in OWN_FILES])
-        store = RoutedStore(trading, {name: SqliteStore(settings.data_dir / file, clock=real,
+        store = RoutedStore(trading, {name: SqliteStore(settings.data_dir / file, clock=real, synchronous="NORMAL",
                                                         containers=[c for c in CONTAINERS if c.name == name])
                                       for name, file in OWN_FILES.items()})
         broker = SqliteQueueBroker(settings.data_dir / QUEUE_FILE, clock=real)
