@@ -7,7 +7,9 @@ route, so neither can be moved by a body.
 
 Why accounts are checked across tenants: which tenant owns an account is derived from
 its profiles (``shared.services.tenancy``), so a profile naming another tenant's account
-would hand that account's orders to its author. Such a write is refused.
+would hand that account's orders to its author. Such a write is refused, and the first
+profile naming an account claims it for its tenant for good (a deleted profile does not
+free its account's history for someone else).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from shared.services.events import publish, tenant_stream
 from shared.services.listing import all_items
 from shared.services.strategies import StrategyVersionNotFound, load_version
 from shared.services.strategy_changes import strategy_owner
+from shared.services.tenancy import AccountTaken, claim_account
 
 bp = func.Blueprint()
 log = logging.getLogger("halyard.profiles")
@@ -101,12 +104,17 @@ def _build(store: Store, body: ProfileWrite, profile_id: str, tenant_id: str, cr
         raise _invalid("exchange", "the account's other profiles trade on another exchange")
     fields = body.model_dump(include=set(ProfileWrite.model_fields))
     try:
-        return Profile(id=profile_id, tenant_id=tenant_id, created_at=created_at or now, updated_at=now, **fields)
+        profile = Profile(id=profile_id, tenant_id=tenant_id, created_at=created_at or now, updated_at=now, **fields)
     except ValidationError as exc:  # the domain's own rules (unique symbols, ...)
         errors = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
                   for e in exc.errors(include_url=False)]
         raise HttpProblem(422, "Validation failed", "Invalid body: " + ", ".join(e["field"] for e in errors),
                           errors=errors) from None
+    try:  # last: a body refused for any other reason claims nothing
+        claim_account(store, tenant_id, body.account_id, now)
+    except AccountTaken:
+        raise _invalid("accountId", "this account is not available to your tenant") from None
+    return profile
 
 
 def _read_profile(store: Store, profile_id: str, tenant_id: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("paper", "/accountId"),  # the paper exchange's own book (it plays the exchange)
     ContainerSpec("failures", "/queue"),  # why a queue message failed, per delivery (see services/failures)
     ContainerSpec("events", "/stream"),  # the event feed: one stream per tenant plus "global" (services/events)
+    ContainerSpec("accounts", "/id"),  # which tenant an account belongs to, for good (services/tenancy)
 )
 
 STRATEGY_TICKS = "strategy-ticks"

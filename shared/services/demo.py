@@ -67,6 +67,8 @@ def seed_demo(store: Store, now: datetime) -> int:
     for profile in PROFILES:
         doc = profile.model_copy(update={"created_at": now, "updated_at": now}).to_doc()
         created += _create("profiles", store, doc)
+        created += _create("accounts", store, {"id": profile.account_id, "tenantId": DEMO_TENANT,
+                                               "claimedAt": now.isoformat()})
         deposit = LedgerEntry(id="deposit:initial", account_id=profile.account_id, kind="deposit", asset=QUOTE,
                               amount=INITIAL_DEPOSIT, ref="demo", at=now)
         balance([deposit])  # validates sign and asset the way the ledger will

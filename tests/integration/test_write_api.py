@@ -241,6 +241,34 @@ def test_profiles_crud_with_if_match_and_tenant_isolation(host):
     assert [a for a, _, _ in trail].count("profile.deleted") == 1
 
 
+def test_an_account_stays_with_its_tenant_after_its_last_profile_is_deleted(host):
+    """Its orders, positions and ledger outlive the profile: another tenant naming the
+    account would see and trade on them. The first tenant to name it keeps it."""
+    mine: dict[str, Any] = {"tenant": "claim-a", "user": "claim-a-trader"}
+    theirs: dict[str, Any] = {"tenant": "claim-b", "user": "claim-b-trader"}
+    strategies = {}
+    for who in (mine, theirs):
+        status, _, made = call(host, "POST", "/api/v1/strategies", {"name": "s", "params": {"kind": "sma-cross"}},
+                               **who)
+        assert status == 201, made
+        strategies[who["tenant"]] = made["strategyId"]
+
+    def body(tenant: str) -> dict[str, Any]:
+        return profile_body(accountId="acct-claimed-1", strategyId=strategies[tenant])
+
+    status, headers, created = call(host, "POST", "/api/v1/profiles", body("claim-a"), **mine)
+    assert status == 201, created
+    assert call(host, "DELETE", f"/api/v1/profiles/{created['id']}", **mine,
+                headers={"if-match": headers["etag"]})[0] == 204
+    status, _, refused = call(host, "POST", "/api/v1/profiles", body("claim-b"), **theirs)
+    assert status == 422 and refused["errors"][0]["field"] == "accountId", refused  # still claim-a's
+    status, _, again = call(host, "POST", "/api/v1/profiles", body("claim-a"), **mine)
+    assert status == 201, again  # its own tenant may name it again
+    status, _, refused = call(host, "POST", "/api/v1/profiles", body("claim-b") | {"accountId": "demo-paper-1"},
+                              **theirs)
+    assert status == 422 and refused["errors"][0]["field"] == "accountId"  # seeded accounts are claimed too
+
+
 # ------------------------------------------------------------------ feature flags
 
 
