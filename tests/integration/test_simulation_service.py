@@ -12,7 +12,8 @@ import pytest
 
 from shared.adapters.clock import ManualClock
 from shared.adapters.replay_market import ReplayMarketData, load_demo_market
-from shared.adapters.sqlite_store import SqliteContainer, SqliteStore
+from shared.adapters.sqlite_container import SqliteContainer
+from shared.adapters.sqlite_store import SqliteStore
 from shared.domain.candles import to_ms
 from shared.domain.simulation import DEFAULT_WINDOW_BARS, Gates, SimulationRequest, SimulationRun, Split, run_request
 from shared.domain.strategy import SevenRuleParams, SmaCrossParams
