@@ -14,13 +14,20 @@ balance must never leave a client waiting.
 
 from __future__ import annotations
 
+import asyncio
 import mmap
 import os
+import select
+import socket
 import struct
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 _SLOT: Final = struct.Struct("q")
+GONE: Final = 2**62  # the count a worker leaves behind: nobody steps back for it
+YIELD_SECONDS: Final = 0.001  # how long a worker with more connections steps back
+MAX_DEFER_SECONDS: Final = 0.05  # then it takes the connection anyway (the other may be stuck)
+REFRESH_SECONDS: Final = 0.05
 
 
 def create(path: Path, workers: int) -> None:
@@ -56,5 +63,83 @@ class ConnectionCounts:
         fewest = self.fewest_elsewhere()
         return fewest is not None and fewest < open_connections
 
-    def close(self) -> None:
+    def leave(self) -> None:
+        """On the way out: a count no worker will defer to, then let go of the file."""
+        self.publish(GONE)
         self._map.close()
+
+
+class TurnTakingAcceptor:
+    """Accepts from a listening socket shared with other workers: one connection per
+    wake-up, stepping back while another worker holds fewer (``ConnectionCounts``).
+
+    Why not asyncio's server: it accepts every waiting connection (up to its backlog,
+    100) each time the socket turns readable, so the worker that wakes first takes most
+    of a burst. ``server`` is the protocol factory (aiohttp's ``web.Server``), whose
+    ``connections`` are this worker's open connections.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, server: Any,
+                 counts: ConnectionCounts | None) -> None:
+        self.loop = loop
+        self.sock = sock
+        self.server = server
+        self.counts = counts
+        self._fd = sock.fileno()
+        self._deferred_since: float | None = None
+        self._resume: asyncio.TimerHandle | None = None
+        self._refresh: asyncio.TimerHandle | None = None
+        self._stopped = False
+
+    def start(self) -> None:
+        self.sock.setblocking(False)
+        self.loop.add_reader(self._fd, self._accept_one)
+        self._publish_count()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self.loop.remove_reader(self._fd)
+        for handle in (self._resume, self._refresh):
+            if handle is not None:
+                handle.cancel()
+
+    def _accept_one(self) -> None:
+        mine = len(self.server.connections)
+        if self.counts is not None:
+            self.counts.publish(mine)
+            if self.counts.should_yield(mine) and self._may_defer():
+                self.loop.remove_reader(self._fd)
+                self._resume = self.loop.call_later(YIELD_SECONDS, self._come_back)
+                return
+        self._deferred_since = None
+        try:
+            conn, _ = self.sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return  # another worker took it
+        conn.setblocking(False)
+        if self.counts is not None:
+            self.counts.publish(mine + 1)
+        self.loop.create_task(self.loop.connect_accepted_socket(self.server, conn))
+
+    def _may_defer(self) -> bool:
+        """Step back for this connection, unless it has waited ``MAX_DEFER_SECONDS``."""
+        now = self.loop.time()
+        if self._deferred_since is None:
+            self._deferred_since = now
+        return now - self._deferred_since < MAX_DEFER_SECONDS
+
+    def _come_back(self) -> None:
+        self._resume = None
+        if self._stopped:
+            return
+        if not select.select([self._fd], [], [], 0)[0]:
+            self._deferred_since = None  # another worker took it: the next one starts afresh
+        self.loop.add_reader(self._fd, self._accept_one)
+
+    def _publish_count(self) -> None:
+        """Now and every ``REFRESH_SECONDS``: closed connections leave the count too."""
+        if self._stopped:
+            return
+        if self.counts is not None:
+            self.counts.publish(len(self.server.connections))
+        self._refresh = self.loop.call_later(REFRESH_SECONDS, self._publish_count)

@@ -35,12 +35,10 @@ import importlib
 import json
 import logging
 import os
-import select
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -50,7 +48,7 @@ from aiohttp import web
 
 from devhost import connection_balance
 from devhost.change_signal import FileSignal
-from devhost.connection_balance import ConnectionCounts
+from devhost.connection_balance import ConnectionCounts, TurnTakingAcceptor
 from devhost.http_host import add_http_functions
 from devhost.registry import by_kind, read_functions
 from shared.product import product_info
@@ -62,9 +60,6 @@ WORKER_COMMAND: Final = "http-worker"
 SIGNAL_FILE: Final = "controls.signal"
 READY: Final = b"R"
 BALANCE_FILE: Final = "workers.balance"
-YIELD_SECONDS: Final = 0.001  # how long a worker with more connections steps back
-MAX_DEFER_SECONDS: Final = 0.05  # then it takes the connection anyway (the other may be stuck)
-REFRESH_SECONDS: Final = 0.05
 GC_FIRST_THRESHOLD: Final = 20_000  # allocations between young collections (CPython default: 700)
 _HOP_BY_HOP: Final = frozenset({"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                                 "proxy-authorization", "proxy-authenticate", "content-length", "host"})
@@ -199,67 +194,6 @@ def calm_garbage_collector() -> None:
     gc.set_threshold(GC_FIRST_THRESHOLD, 50, 100)
 
 
-def accept_in_turns(loop: asyncio.AbstractEventLoop, sock: socket.socket, runner: web.AppRunner,
-                    counts: ConnectionCounts | None) -> Callable[[], None]:
-    """Take new connections from the shared socket one per wake-up, and only in turn.
-
-    Why: asyncio's server accepts every waiting connection (up to its backlog, 100) each
-    time the socket turns readable, so when clients connect at once the process that
-    wakes first takes most of them and keeps them (keep-alive): its clients then wait
-    twice as long as the others'. Here a worker takes one connection per wake-up, and
-    steps back (``YIELD_SECONDS``) while another worker holds fewer connections (see
-    ``devhost.connection_balance``), at most ``MAX_DEFER_SECONDS`` for one connection.
-    Returns the function that stops accepting.
-    """
-    sock.setblocking(False)
-    fd = sock.fileno()
-    server = runner.server
-    assert server is not None
-    deferred_since: list[float | None] = [None]
-    timers: list[asyncio.TimerHandle] = []
-
-    def accept_one() -> None:
-        mine = len(server.connections)
-        if counts is not None:
-            counts.publish(mine)
-            if counts.should_yield(mine):
-                now, since = loop.time(), deferred_since[0]
-                if since is None or now - since < MAX_DEFER_SECONDS:
-                    deferred_since[0] = now if since is None else since
-                    loop.remove_reader(fd)
-                    timers.append(loop.call_later(YIELD_SECONDS, resume))
-                    return
-        deferred_since[0] = None
-        try:
-            conn, _ = sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return  # another process took it
-        conn.setblocking(False)
-        if counts is not None:
-            counts.publish(mine + 1)
-        loop.create_task(loop.connect_accepted_socket(server, conn))
-
-    def resume() -> None:
-        timers.clear()
-        if not select.select([fd], [], [], 0)[0]:
-            deferred_since[0] = None  # another worker took it: the next one starts afresh
-        loop.add_reader(fd, accept_one)
-
-    def refresh() -> None:  # closed connections leave the count too
-        if counts is not None:
-            counts.publish(len(server.connections))
-        timers.append(loop.call_later(REFRESH_SECONDS, refresh))
-
-    def stop() -> None:
-        loop.remove_reader(fd)
-        for timer in timers:
-            timer.cancel()
-
-    loop.add_reader(fd, accept_one)
-    refresh()
-    return stop
-
-
 async def serve_worker(plan: WorkerPlan) -> None:
     """Serve the API on the inherited socket until the main process goes away or says stop."""
     from functions import api_kit
@@ -301,7 +235,9 @@ async def serve_worker(plan: WorkerPlan) -> None:
         await runner.setup()
         sock = socket.socket(fileno=plan.listen_fd)
         counts = ConnectionCounts(Path(plan.balance_path), plan.index, plan.workers) if plan.balance_path else None
-        stop_accepting = accept_in_turns(loop, sock, runner, counts)
+        assert runner.server is not None
+        acceptor = TurnTakingAcceptor(loop, sock, runner.server, counts)
+        acceptor.start()
         os.write(plan.ready_fd, READY)
         os.close(plan.ready_fd)
         log.info("HTTP worker %d (pid %d) serving the API; the rest goes to %s", plan.index, os.getpid(),
@@ -309,12 +245,12 @@ async def serve_worker(plan: WorkerPlan) -> None:
         try:
             await stop.wait()
         finally:
-            stop_accepting()
+            acceptor.stop()
             await runner.cleanup()
             install_runtime(None)
             gate_signal.close()
             if counts is not None:
-                counts.close()
+                counts.leave()
 
 
 def run_worker(raw_plan: str) -> int:

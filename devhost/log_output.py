@@ -45,8 +45,8 @@ def configure(level: str, *, batched: bool = False) -> None:
 class BatchedLineHandler(logging.Handler):
     """Keeps records; a writer thread formats and writes what gathered every ``interval`` s.
 
-    The caller only appends (no formatting, no lock, no wake-up); each record's time is
-    its own (``record.created``), whenever it is written.
+    The caller renders the message and appends (no lock, no wake-up, no system call);
+    each record's time is its own (``record.created``), whenever it is written.
     """
 
     def __init__(self, stream: TextIO, interval: float = WRITE_INTERVAL) -> None:
@@ -59,6 +59,18 @@ class BatchedLineHandler(logging.Handler):
         self._writer.start()
 
     def emit(self, record: logging.LogRecord) -> None:
+        # The message and any traceback are rendered now (as QueueHandler does): the
+        # arguments may change or vanish before the writer gets to them. The time and
+        # the line's layout are left to the writer.
+        try:
+            record.msg = record.getMessage()
+            record.args = None
+            if record.exc_info:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+                record.exc_info = None
+        except Exception:
+            self.handleError(record)
+            return
         self._records.append(record)  # deque.append is atomic: no lock, no lost record
 
     def flush(self) -> None:

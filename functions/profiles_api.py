@@ -29,7 +29,7 @@ from shared.auth.principal import Role
 from shared.bootstrap import runtime
 from shared.domain.market import Interval
 from shared.domain.profiles import Profile, RiskLimits
-from shared.ports import Filter, NotFound, OrderBy, Query, Store
+from shared.ports import Filter, NotFound, OrderBy, PreconditionFailed, Query, Store
 from shared.services.audit import append_audit
 from shared.services.events import publish, tenant_stream
 from shared.services.listing import all_items
@@ -170,8 +170,11 @@ def replace_profile(ctx: ApiContext) -> ApiResponse:
     rt = runtime()
     body: ProfileReplace = ctx.body
     profile_id, tenant_id = ctx.route_params["profileId"], ctx.caller.tenant_id
-    current = Profile.from_doc(_read_profile(rt.store, profile_id, tenant_id))
+    current_doc = _read_profile(rt.store, profile_id, tenant_id)
+    current = Profile.from_doc(current_doc)
     etag = _if_match(ctx)
+    if current_doc["_etag"] != etag:  # before anything is claimed for a write that cannot land
+        raise PreconditionFailed(f"profile {profile_id!r} changed since it was read")
     if body.id not in (None, profile_id):
         raise _invalid("id", "a profile's id cannot change")
     if body.tenant_id not in (None, tenant_id):
@@ -190,5 +193,10 @@ def delete_profile(ctx: ApiContext) -> ApiResponse:
     profile_id, tenant_id = ctx.route_params["profileId"], ctx.caller.tenant_id
     current = Profile.from_doc(_read_profile(rt.store, profile_id, tenant_id))
     rt.store.container("profiles").delete(profile_id, tenant_id, if_match=_if_match(ctx))  # stale -> 412
-    _record(ctx, "profile.deleted", profile_id, {"profile": current.to_doc()}, rt.clock.now())
+    now = rt.clock.now()
+    try:  # an account named only by profiles older than claims: keep it with its tenant now
+        claim_account(rt.store, tenant_id, current.account_id, now)
+    except AccountTaken:
+        log.warning("profile %s named account %s, which another tenant has claimed", profile_id, current.account_id)
+    _record(ctx, "profile.deleted", profile_id, {"profile": current.to_doc()}, now)
     return ApiResponse(None, status=204)

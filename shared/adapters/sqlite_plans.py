@@ -9,8 +9,10 @@ order, page size) and only the partition key and ``now`` are put into a copy of 
 parameters on each use.
 
 What is never cached: a query with a continuation token (each token is a new position
-and must be checked), and one whose filter values cannot be hashed. The value's type is
-part of the shape: ``True == 1`` in Python, but the two plan different SQL.
+and must be checked), and one whose filter values cannot be hashed or are sets. The
+value's type is part of the shape: ``True == 1`` in Python, but the two plan different
+SQL (and ``{True} == {1}``, so a set's members' types cannot be keyed: sets are planned
+afresh).
 """
 
 from __future__ import annotations
@@ -106,4 +108,6 @@ def _shape(container: str, partitioned: bool, query: Query) -> Any:
 def _typed(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return ("seq", tuple(_typed(v) for v in value))
+    if isinstance(value, set | frozenset | dict):
+        raise TypeError("not cached")  # {True} == {1}: a set's own equality hides its members' types
     return (type(value), value)

@@ -62,7 +62,9 @@ class WriterLock:
         try:
             if self._take_file_lock(deadline):
                 return True
-        except BaseException:
+        except BaseException:  # e.g. Ctrl-C right after the flock was taken: give it back
+            if self._fd is not None and fcntl is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)  # a no-op when we did not hold it
             self._thread_lock.release()
             raise
         self._thread_lock.release()

@@ -77,6 +77,9 @@ def test_timer_enqueues_and_queue_function_consumes(devhost):
     status, _, body = devhost.request("POST", "/admin/functions/emit_heartbeat", {})
     assert status == 202 and body["outcome"] == "succeeded"
     devhost.wait_for(lambda: heartbeat_count(devhost) == 1)
+    # The heartbeat is stored inside the function; its invocation line follows its return
+    # and reaches our reader thread a moment later.
+    devhost.wait_for(lambda: devhost.invocations("record_heartbeat"))
     assert [r["outcome"] for r in devhost.invocations("record_heartbeat")] == ["succeeded"]
     assert devhost.invocations("emit_heartbeat")[0]["trigger"] == "timer"
 

@@ -262,11 +262,41 @@ def test_an_account_stays_with_its_tenant_after_its_last_profile_is_deleted(host
                 headers={"if-match": headers["etag"]})[0] == 204
     status, _, refused = call(host, "POST", "/api/v1/profiles", body("claim-b"), **theirs)
     assert status == 422 and refused["errors"][0]["field"] == "accountId", refused  # still claim-a's
-    status, _, again = call(host, "POST", "/api/v1/profiles", body("claim-a"), **mine)
+    status, headers, again = call(host, "POST", "/api/v1/profiles", body("claim-a"), **mine)
     assert status == 201, again  # its own tenant may name it again
-    status, _, refused = call(host, "POST", "/api/v1/profiles", body("claim-b") | {"accountId": "demo-paper-1"},
-                              **theirs)
-    assert status == 422 and refused["errors"][0]["field"] == "accountId"  # seeded accounts are claimed too
+
+    # A write that cannot land (stale If-Match) claims nothing: the account stays free.
+    moved = {**again, "accountId": "acct-claimed-2"}
+    assert call(host, "PUT", f"/api/v1/profiles/{again['id']}", moved, **mine,
+                headers={"if-match": '"stale"'})[0] == 412
+    status, _, free = call(host, "POST", "/api/v1/profiles", body("claim-b") | {"accountId": "acct-claimed-2"},
+                           **theirs)
+    assert status == 201, free
+
+
+def test_deleting_a_profile_from_before_claims_claims_its_account(host):
+    """A profile written before claims existed has none; its deletion must not free the
+    account: the delete claims it for the profile's tenant."""
+    store = SqliteStore(host.data_dir / STORE_FILE)
+    try:
+        profiles = store.container("profiles").query(Query(where=[Filter("kind", "=", "profile")]),
+                                                     partition_key="demo").items
+        [demo_profile] = [d for d in profiles if d["id"] == "demo-btc-seven-rule"]
+        legacy = {k: v for k, v in demo_profile.items() if not k.startswith("_")} | {
+            "id": "p-legacy-1", "tenantId": "legacy-t", "accountId": "acct-legacy-1"}
+        saved = store.container("profiles").create(legacy)
+    finally:
+        store.close()
+    status, _, _ = call(host, "DELETE", "/api/v1/profiles/p-legacy-1", tenant="legacy-t", user="legacy-trader",
+                        headers={"if-match": saved["_etag"]})
+    assert status == 204
+    status, _, own = call(host, "POST", "/api/v1/strategies", {"name": "s", "params": {"kind": "sma-cross"}},
+                          tenant="claim-c", user="claim-c-trader")
+    assert status == 201, own
+    status, _, refused = call(host, "POST", "/api/v1/profiles",
+                              profile_body(accountId="acct-legacy-1", strategyId=own["strategyId"]),
+                              tenant="claim-c", user="claim-c-trader")
+    assert status == 422 and refused["errors"][0]["field"] == "accountId", refused
 
 
 # ------------------------------------------------------------------ feature flags

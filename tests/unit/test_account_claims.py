@@ -43,3 +43,15 @@ def test_a_claim_made_meanwhile_by_another_tenant_is_respected(tmp_path: Path, m
         claim_account(store, "t-slow", "acct-9", NOW)
     assert store.container(ACCOUNTS).read("acct-9", "acct-9")["tenantId"] == "t-fast"
     store.close()
+
+
+def test_the_demo_accounts_are_claimed_by_the_demo_tenant_when_seeded(tmp_path: Path):
+    from shared.services.demo import DEMO_TENANT, PROFILES, seed_demo
+
+    store = SqliteStore(tmp_path / "s.sqlite")
+    seed_demo(store, NOW)
+    for profile in PROFILES:
+        assert store.container(ACCOUNTS).read(profile.account_id, profile.account_id)["tenantId"] == DEMO_TENANT
+        with pytest.raises(AccountTaken):
+            claim_account(store, "someone-else", profile.account_id, NOW)
+    store.close()

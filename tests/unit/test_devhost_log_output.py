@@ -56,16 +56,34 @@ def test_a_line_appears_within_a_few_intervals_without_a_flush():
         handler.close()
 
 
-def test_a_line_keeps_the_time_it_was_logged_not_the_time_it_was_written():
+def test_a_line_keeps_the_time_and_the_values_it_was_logged_with():
     stream = io.StringIO()
     handler = BatchedLineHandler(stream, interval=60)  # written only at close
     log = logger_with(handler, "test.batched.time")
-    log.info("early")
-    logged_at = time.strftime("%Y-%m-%d %H:%M:%S")
+    order = {"status": "new"}
+    before = time.strftime("%Y-%m-%d %H:%M:%S")
+    log.info("order state %s", order)
+    after = time.strftime("%Y-%m-%d %H:%M:%S")
+    order["status"] = "filled"  # changed before the writer formats the line
+    while time.strftime("%Y-%m-%d %H:%M:%S") in (before, after):
+        time.sleep(0.05)  # so a line stamped when written would show a later second
     assert stream.getvalue() == ""
     handler.close()
-    assert stream.getvalue().startswith(logged_at[:16])  # to the minute: the test may straddle a second
-    assert "early" in stream.getvalue()
+    line = stream.getvalue()
+    assert line[:19] in (before, after), line
+    assert "order state {'status': 'new'}" in line
+
+
+def test_a_traceback_is_kept_with_its_line():
+    stream = io.StringIO()
+    handler = BatchedLineHandler(stream, interval=60)
+    log = logger_with(handler, "test.batched.exc")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("it failed")
+    handler.close()
+    assert "it failed" in stream.getvalue() and "ValueError: boom" in stream.getvalue()
 
 
 def test_a_closed_stream_does_not_break_the_logging_thread():

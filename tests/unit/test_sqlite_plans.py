@@ -80,3 +80,14 @@ def test_the_cache_stays_bounded():
     for n in range(20):
         cache.plan(Query(where=[Filter("id", "=", f"ord-{n}")]), container="orders", partition_key="a", now=1)
     assert 1 <= len(cache) <= 8
+
+
+def test_sets_are_planned_afresh_because_true_and_one_are_equal_members():
+    cache = PlanCache(DEFAULT_INDEXES)
+    as_bool = cache.plan(Query(where=[Filter("flag", "in", frozenset({True}))]), container="controls",
+                         partition_key="g", now=1)
+    as_int = cache.plan(Query(where=[Filter("flag", "in", frozenset({1}))]), container="controls",
+                        partition_key="g", now=1)
+    assert as_bool[1:] == fresh(Query(where=[Filter("flag", "in", frozenset({True}))]), "controls", "g", 1)
+    assert as_int[1:] == fresh(Query(where=[Filter("flag", "in", frozenset({1}))]), "controls", "g", 1)
+    assert as_bool[1] != as_int[1] and len(cache) == 0

@@ -202,3 +202,32 @@ def test_sqlite_still_excludes_a_writer_that_does_not_take_the_turn(tmp_path: Pa
         other.execute("ROLLBACK")
         other.close()
     store.close()
+
+
+def test_an_interrupt_right_after_the_file_lock_was_taken_gives_everything_back(tmp_path: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch):
+    """Ctrl-C lands after ``flock`` succeeded but before ``acquire`` returned: neither the
+    thread lock nor the file lock may stay held (another process would wait forever)."""
+    from shared.adapters import sqlite_writer_lock
+
+    ours, theirs = WriterLock(tmp_path / "db.sqlite"), WriterLock(tmp_path / "db.sqlite")  # two open files
+    real = sqlite_writer_lock._flock_until
+    taken: list[int] = []
+
+    def interrupted(fd: int, deadline: float) -> bool:
+        got = real(fd, deadline)
+        taken.append(fd)
+        if len(taken) == 2:  # the queue lock, then the lock itself: interrupt now
+            raise KeyboardInterrupt
+        return got
+
+    monkeypatch.setattr(sqlite_writer_lock, "_flock_until", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ours.acquire(timeout=1)
+    monkeypatch.setattr(sqlite_writer_lock, "_flock_until", real)
+    assert theirs.acquire(timeout=0.5), "the file lock stayed held"
+    theirs.release()
+    assert ours.acquire(timeout=0.5), "the thread lock stayed held"
+    ours.release()
+    ours.close()
+    theirs.close()
