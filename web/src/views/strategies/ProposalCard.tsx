@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { Proposal } from '../../api/types';
 import { formatTime } from '../../lib/format';
 import { SimulationComparison } from './SimulationComparison';
@@ -10,7 +10,11 @@ export function ProposalCard({ proposal, baseParams, blockedReason, onDecide }: 
   blockedReason: string | null;
   onDecide: (decision: 'approve' | 'reject') => void;
 }) {
-  const [showSim, setShowSim] = useState(proposal.status === 'awaiting-decision');
+  const awaiting = proposal.status === 'awaiting-decision';
+  const [showSim, setShowSim] = useState(awaiting);
+  // The card usually first appears while the change is still simulating: open the
+  // comparison when the decision is due, not only if it already was at the first render.
+  useEffect(() => { if (awaiting) setShowSim(true); }, [awaiting]);
   const changes = paramChanges(baseParams, proposal.params);
   return (
     <article className="card proposal" data-testid={`proposal-v${proposal.version}`} aria-labelledby={`proposal-${proposal.version}`}>
