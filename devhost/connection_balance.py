@@ -80,7 +80,7 @@ class TurnTakingAcceptor:
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, server: Any,
-                 counts: ConnectionCounts | None) -> None:
+                 counts: ConnectionCounts) -> None:
         self.loop = loop
         self.sock = sock
         self.server = server
@@ -105,20 +105,18 @@ class TurnTakingAcceptor:
 
     def _accept_one(self) -> None:
         mine = len(self.server.connections)
-        if self.counts is not None:
-            self.counts.publish(mine)
-            if self.counts.should_yield(mine) and self._may_defer():
-                self.loop.remove_reader(self._fd)
-                self._resume = self.loop.call_later(YIELD_SECONDS, self._come_back)
-                return
+        self.counts.publish(mine)
+        if self.counts.should_yield(mine) and self._may_defer():
+            self.loop.remove_reader(self._fd)
+            self._resume = self.loop.call_later(YIELD_SECONDS, self._come_back)
+            return
         self._deferred_since = None
         try:
             conn, _ = self.sock.accept()
         except (BlockingIOError, InterruptedError):
             return  # another worker took it
         conn.setblocking(False)
-        if self.counts is not None:
-            self.counts.publish(mine + 1)
+        self.counts.publish(mine + 1)
         self.loop.create_task(self.loop.connect_accepted_socket(self.server, conn))
 
     def _may_defer(self) -> bool:
@@ -140,6 +138,5 @@ class TurnTakingAcceptor:
         """Now and every ``REFRESH_SECONDS``: closed connections leave the count too."""
         if self._stopped:
             return
-        if self.counts is not None:
-            self.counts.publish(len(self.server.connections))
+        self.counts.publish(len(self.server.connections))
         self._refresh = self.loop.call_later(REFRESH_SECONDS, self._publish_count)

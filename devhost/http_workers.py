@@ -6,7 +6,8 @@ orchestrations. On Azure more load means more instances, and the queue-triggered
 execution scales apart from the HTTP functions; here ``--http-workers N`` (N >= 2)
 starts N worker processes that answer the public port, and the main process keeps its
 core for triggers. The workers share the listening socket (inherited, not a second bind:
-the port stays exclusive) and take new connections in turns (``accept_in_turns``).
+the port stays exclusive) and take new connections in turns
+(``devhost.connection_balance.TurnTakingAcceptor``).
 
 What keeps every devhost guarantee:
 - a worker serves the app's HTTP functions itself, reads and writes alike, as another
@@ -80,8 +81,8 @@ class WorkerPlan:
     durable_binding: str | None
     app_module: str
     log_level: str
-    balance_path: str = ""  # the shared connection counts (devhost.connection_balance)
-    workers: int = 1
+    balance_path: str  # the shared connection counts (devhost.connection_balance)
+    workers: int
 
 
 def change_signal(data_dir: Path) -> FileSignal:
@@ -234,7 +235,7 @@ async def serve_worker(plan: WorkerPlan) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         sock = socket.socket(fileno=plan.listen_fd)
-        counts = ConnectionCounts(Path(plan.balance_path), plan.index, plan.workers) if plan.balance_path else None
+        counts = ConnectionCounts(Path(plan.balance_path), plan.index, plan.workers)
         assert runner.server is not None
         acceptor = TurnTakingAcceptor(loop, sock, runner.server, counts)
         acceptor.start()
@@ -249,8 +250,7 @@ async def serve_worker(plan: WorkerPlan) -> None:
             await runner.cleanup()
             install_runtime(None)
             gate_signal.close()
-            if counts is not None:
-                counts.leave()
+            counts.leave()
 
 
 def run_worker(raw_plan: str) -> int:

@@ -8,8 +8,9 @@ file and line.
 The main process writes each line when it is logged, before the response or the
 settlement it describes, so whoever reads its log (a test, an engineer following a
 request id) never sees an effect of a trigger before its line. An HTTP worker process
-(``configure(..., batched=True)``) only keeps its records; a writer thread formats and
-writes what gathered every 10 ms in one write: formatting and writing each line where
+(``configure(..., batched=True)``) renders each message when it is logged and keeps
+the record; a writer thread lays out the lines and writes what gathered every 10 ms in
+one write: formatting and writing each line where
 it was logged cost a worker 80-100 us of CPU per API request under load (the writing
 thread gives up the GIL for the system call and queues to get it back behind the
 function threads), a fifth of a cached read. The writer drains everything before the

@@ -11,8 +11,8 @@ Why it is safe with several threads and processes on one file: every state chang
 SQLite's single write lock before reading, so two receivers can never claim the same
 row. Inside one process a mutex serialises the shared connection; writers of every
 process take turns on a ``WriterLock`` first (prompter than SQLite's sleep-based busy
-handler, which stays as the backstop). All times come from the injected clock so tests can move time by hand;
-they are stored as integer microseconds since the epoch.
+handler, which stays as the backstop). All times come from the injected clock so tests
+can move time by hand; they are stored as integer microseconds since the epoch.
 """
 
 from __future__ import annotations

@@ -261,10 +261,15 @@ class SqliteStore:
                     conn.execute("ROLLBACK")
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
+    def _take_write_turn(self) -> None:
+        """Hold the writers' turn (``WriterLock``) or raise ``StoreUnavailable`` after the
+        lock timeout; the caller releases ``_writer``."""
         if not self._writer.acquire(timeout=self.lock_timeout()):
             raise StoreUnavailable("sqlite: database is locked (another writer held it too long)")
+
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        self._take_write_turn()
         try:
             yield
         finally:

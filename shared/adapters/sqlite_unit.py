@@ -107,8 +107,7 @@ class UnitScope(AbstractContextManager[bool]):
             self.frame = Frame(f"sp{len(unit.frames)}")
             unit.frames.append(self.frame)
             return True
-        if not store._writer.acquire(timeout=store.lock_timeout()):
-            raise StoreUnavailable("sqlite: database is locked (another writer held it too long)")
+        store._take_write_turn()
         try:
             conn = store._writer_connection()
             conn.execute("BEGIN IMMEDIATE")
