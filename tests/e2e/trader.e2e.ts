@@ -7,6 +7,14 @@ interface Position { accountId: string; symbol: string; qty: string }
 interface Order { id: string; accountId: string; status: string }
 interface Profile { accountId: string }
 
+/**
+ * A quantity as a value: "0.283830" and "0.28383" are the same amount. The API keeps the
+ * lot step's trailing zeros and the table drops them, so the two are compared as values.
+ */
+function sameQuantity(text: string): string {
+  return text.includes('.') ? text.replace(/0+$/, '').replace(/\.$/, '') : text;
+}
+
 describe('a trader watching paper trading', () => {
   let browser: Browser;
   beforeAll(async () => { browser = await openBrowser(); });
@@ -21,10 +29,13 @@ describe('a trader watching paper trading', () => {
 
     // Positions: the table shows exactly the API's (account, symbol, quantity), reading both until they agree.
     await eventually(async () => {
-      const want = (await api<{ items: Position[] }>(TOM, '/api/v1/positions')).items.map((p) => `${p.accountId}/${p.symbol}/${p.qty}`).sort();
-      const rows = await page.getByTestId('positions-table').locator('tbody tr[data-row-id]').evaluateAll((trs) =>
-        trs.map((tr) => `${tr.getAttribute('data-row-id')}/${tr.querySelector('[data-testid="position-qty"]')?.textContent?.replace(/,/g, '')}`));
-      return want.length > 0 && JSON.stringify(rows.sort()) === JSON.stringify(want);
+      const want = (await api<{ items: Position[] }>(TOM, '/api/v1/positions')).items
+        .map((p) => `${p.accountId}/${p.symbol}/${sameQuantity(p.qty)}`).sort();
+      const shown = await page.getByTestId('positions-table').locator('tbody tr[data-row-id]').evaluateAll((trs) =>
+        trs.map((tr) => [tr.getAttribute('data-row-id'), tr.querySelector('[data-testid="position-qty"]')?.textContent?.replace(/,/g, '') ?? '']));
+      const rows = shown.map(([row, qty]) => `${row}/${sameQuantity(qty ?? '')}`);
+      if (want.length > 0 && JSON.stringify(rows.sort()) === JSON.stringify(want)) return true;
+      throw new Error(`the table shows ${JSON.stringify(rows)}, the API has ${JSON.stringify(want)}`);
     }, 30_000, 'the positions table to match GET /api/v1/positions');
 
     // Orders, per account: the table's ids and statuses are the API's first page.
