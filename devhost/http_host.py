@@ -22,6 +22,8 @@ from devhost.registry import FunctionSpec
 from devhost.routes import priority, to_aiohttp
 from shared.request_id import HEADER, accept_or_generate
 
+READ_METHODS = frozenset({"GET", "HEAD"})  # run on the read pool (devhost.invocations)
+
 log = logging.getLogger("devhost.http")
 
 DurableBinding = Callable[[], str]
@@ -73,7 +75,7 @@ def make_handler(spec: FunctionSpec, durable_binding: DurableBinding | None) -> 
                 return _problem(500, "Host misconfigured", "durable runtime not running", request_id)
             kwargs[spec.durable_client_arg] = durable_binding()
         try:
-            result = await call_user_function(spec.user_function, kwargs)
+            result = await call_user_function(spec.user_function, kwargs, reads=request.method in READ_METHODS)
             response = to_aiohttp_response(result)
         except Exception as exc:
             log.exception("function %s raised", spec.name)

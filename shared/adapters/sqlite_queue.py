@@ -187,21 +187,25 @@ class SqliteQueueBroker:
         """Group commit: concurrent sends share one transaction and one fsync.
 
         Each send joins the waiting list, then queues for the writer lock. Whoever gets
-        it writes every waiting send in one transaction; a send already written by an
-        earlier holder returns at once. Each caller returns only after the commit that
-        holds its message (or raises that commit's error): as durable as a commit each.
+        it first waits for the file's write turn and only then takes every waiting send
+        (those that arrived while it waited included) into one transaction; a send
+        already written by an earlier holder returns at once. Each caller returns only
+        after the commit that holds its message (or raises that commit's error): as
+        durable as a commit each.
         """
         with self._waiting_lock:
             self._waiting_sends.append(item)
         with self._send_writer:
             if not item.done:
-                with self._waiting_lock:
-                    batch, self._waiting_sends = self._waiting_sends, []
+                batch: list[_Send] = []
                 try:
                     with self._write() as conn:
+                        batch = self._take_waiting()
                         for waiting in batch:
                             waiting.queue._insert(conn, waiting)
                 except BaseException as exc:
+                    if not batch:  # failed before taking the batch (no write turn): it fails as one
+                        batch = self._take_waiting()
                     for waiting in batch:
                         waiting.error = exc
                 finally:
@@ -209,6 +213,11 @@ class SqliteQueueBroker:
                         waiting.done = True
         if item.error is not None:  # a fresh exception per sender: they raise it in parallel
             raise QueueUnavailable(f"send to {item.queue.spec.name!r} failed: {item.error}") from item.error
+
+    def _take_waiting(self) -> list[_Send]:
+        with self._waiting_lock:
+            batch, self._waiting_sends = self._waiting_sends, []
+        return batch
 
 
 class SqliteQueue:

@@ -112,3 +112,18 @@ def test_file_signal_is_shared_by_every_opener(tmp_path: Path):
     finally:
         a.close()
         b.close()
+
+
+def test_reads_run_on_the_narrow_read_pool_and_everything_else_on_the_shared_one():
+    from devhost import invocations
+
+    def thread_name() -> str:
+        return threading.current_thread().name
+
+    async def main() -> tuple[str, str]:
+        return (await call_user_function(thread_name, {}, reads=True),
+                await call_user_function(thread_name, {}))
+
+    read_thread, other_thread = asyncio.run(main())
+    assert read_thread.startswith("read_") and other_thread.startswith("fn_")
+    assert invocations._read_pool.workers == min(invocations.READ_THREADS, invocations._pool.workers)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -57,4 +58,33 @@ def test_a_failed_group_commit_fails_every_send_in_it(tmp_path: Path) -> None:
     [msg] = queue.receive(10)
     assert msg.body == "y"
     blocker.close()
+    broker.close()
+
+
+def test_a_send_arriving_while_the_leader_waits_for_the_write_turn_shares_its_commit(tmp_path: Path) -> None:
+    """The leader takes the waiting sends only once it holds the file's write turn, so a
+    send that came while it waited rides along instead of waiting for a commit of its own."""
+    from shared.adapters.sqlite_writer_lock import WriterLock
+
+    broker = SqliteQueueBroker(tmp_path / "q.sqlite", [SPEC])
+    commits: list[str] = []
+    broker._conn.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    queue = broker.queue("work")
+    other_process = WriterLock(tmp_path / "q.sqlite")  # its own flock: another process's turn
+    assert other_process.acquire(5)
+    first = threading.Thread(target=lambda: queue.send(OutgoingMessage(body="a", message_id="a")))
+    first.start()
+    time.sleep(0.05)  # the first send leads and waits for the turn
+    second = threading.Thread(target=lambda: queue.send(OutgoingMessage(body="b", message_id="b")))
+    second.start()
+    deadline = time.monotonic() + 5
+    while len(broker._waiting_sends) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    assert not commits, "nothing may commit while another process holds the write turn"
+    other_process.release()
+    first.join(5)
+    second.join(5)
+    assert commits == ["COMMIT"], "both sends should share the leader's one commit"
+    assert sorted(m.body for m in queue.receive(10)) == ["a", "b"]
+    other_process.close()
     broker.close()
