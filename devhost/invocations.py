@@ -104,11 +104,13 @@ class FunctionPool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._work.put((loop, future, fn, kwargs))
-        if not self._idle.acquire(blocking=False):  # no thread free
-            if len(self._threads) < self.workers:
-                self._spawn(self.workers)
-            elif len(self._threads) < self.max_workers:
-                self._watch()
+        if not self._idle.acquire(blocking=False) and len(self._threads) < self.workers:  # no thread free
+            self._spawn(self.workers)
+        elif len(self._threads) < self.max_workers:
+            # The free-thread count is only a hint: a thread that finished an item and took
+            # a queued one (a long-poll, say) still counts as free. So at the ceiling the
+            # watchdog always looks (a flag set; it checks every ``starved_after`` at most).
+            self._watch()
         return future
 
     def _spawn(self, ceiling: int) -> None:

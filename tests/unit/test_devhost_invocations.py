@@ -80,6 +80,30 @@ def test_blocked_threads_get_company_so_work_does_not_stall():
     assert waited < 2.0 and pool.threads == 3
 
 
+def test_threads_that_finish_and_then_block_on_queued_work_still_get_company():
+    """A thread that finishes an item and takes a queued one looks free for a moment (it
+    released the free-thread count); if the queued items were long-polls, every thread is
+    now blocked, and the next call must still get a new thread within ``starved_after``,
+    not wait for a long-poll to end (the dashboard's reads waited up to 25 s)."""
+    pool = FunctionPool(workers=2, max_workers=6, starved_after=0.02)
+    release = threading.Event()
+
+    async def main() -> float:
+        warm = [pool.submit(lambda: time.sleep(0.01), {}) for _ in range(2)]  # both threads busy briefly
+        blockers = [pool.submit(release.wait, {"timeout": 10}) for _ in range(2)]  # queued behind them
+        await asyncio.gather(*warm)
+        await asyncio.sleep(0.1)  # both threads now sit in the long-polls they took from the queue
+        started = time.perf_counter()
+        assert await pool.submit(lambda: "served", {}) == "served"
+        waited = time.perf_counter() - started
+        release.set()
+        await asyncio.gather(*blockers)
+        return waited
+
+    waited = asyncio.run(main())
+    assert waited < 2.0
+
+
 def test_a_cancelled_caller_does_not_break_the_pool():
     pool = FunctionPool(workers=1)
 
