@@ -122,7 +122,10 @@ class FunctionPool:
             thread.start()
 
     def _watch(self) -> None:
-        self._pressure.set()
+        # Already set: the watchdog will look anyway (it clears the flag, then checks the
+        # queue, where this call's work already is), so skip the Event's lock.
+        if not self._pressure.is_set():
+            self._pressure.set()
         if self._watchdog is None:
             with self._spawn_lock:
                 if self._watchdog is None:
