@@ -22,9 +22,9 @@ Why reads get a pool of their own (``reads=True``: the HTTP hosts send GET and H
 there): a read does not wait on a lock or an fsync (SQLite WAL readers never wait for
 writers), so it is Python work from start to end, and more reads at once than
 ``READ_THREADS`` only hand the GIL around: with 50 clients reading positions through two
-HTTP workers, 2 read threads instead of 6 cut the devhost's CPU per read from ~390 to
-~350 µs and its p95 from ~23 to ~20 ms (``bench/api.py``, medians of 3 A/B runs). A
-write waits on the file's write turn and its fsync, so the shared pool keeps its width
+HTTP workers, this pool moved the read p95 from ~22.5 to ~20.8 ms (CPU per read ~365 to
+~360 µs; ``bench/api.py``'s client, medians of 3 A/B runs, within this VM's noise of
+±10 %). A write waits on the file's write turn and its fsync, so the shared pool keeps its width
 for writes: their commits group. A long-poll read that waits still gets company from the
 watchdog, as in the shared pool.
 """

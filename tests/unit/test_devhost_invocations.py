@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,18 +64,24 @@ def test_busy_threads_stay_at_the_core_count():
     assert pool.threads == 2  # always making progress: no extra thread
 
 
+async def _seconds_to_serve_past(pool: FunctionPool, release: threading.Event,
+                                 blockers: list[asyncio.Future[Any]]) -> float:
+    """How long one more call takes while ``blockers`` hold threads; then lets them go."""
+    started = time.perf_counter()
+    assert await pool.submit(lambda: "served", {}) == "served"
+    waited = time.perf_counter() - started
+    release.set()
+    await asyncio.gather(*blockers)
+    return waited
+
+
 def test_blocked_threads_get_company_so_work_does_not_stall():
     pool = FunctionPool(workers=2, max_workers=6, starved_after=0.02)
     release = threading.Event()
 
     async def main() -> float:
         blockers = [pool.submit(release.wait, {"timeout": 10}) for _ in range(2)]  # e.g. two long-polls
-        started = time.perf_counter()
-        assert await pool.submit(lambda: "served", {}) == "served"
-        waited = time.perf_counter() - started
-        release.set()
-        await asyncio.gather(*blockers)
-        return waited
+        return await _seconds_to_serve_past(pool, release, blockers)
 
     waited = asyncio.run(main())
     assert waited < 2.0 and pool.threads == 3
@@ -93,12 +100,7 @@ def test_threads_that_finish_and_then_block_on_queued_work_still_get_company():
         blockers = [pool.submit(release.wait, {"timeout": 10}) for _ in range(2)]  # queued behind them
         await asyncio.gather(*warm)
         await asyncio.sleep(0.1)  # both threads now sit in the long-polls they took from the queue
-        started = time.perf_counter()
-        assert await pool.submit(lambda: "served", {}) == "served"
-        waited = time.perf_counter() - started
-        release.set()
-        await asyncio.gather(*blockers)
-        return waited
+        return await _seconds_to_serve_past(pool, release, blockers)
 
     waited = asyncio.run(main())
     assert waited < 2.0
