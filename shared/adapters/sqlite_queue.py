@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -94,8 +94,9 @@ def _from_us(us: int) -> datetime:
 
 @dataclass(eq=False)
 class _Send:
-    """One send waiting for its group commit; ``done`` and ``error`` are set by the
-    writer under the writer lock and read by the sender after taking it."""
+    """One send waiting for its group commit. ``done`` and ``error`` are written by the
+    leader that committed it, before it sets ``wake``; ``wake`` is also set to hand the
+    lead to a send still waiting (see ``SqliteQueueBroker._send``)."""
 
     queue: SqliteQueue
     message: OutgoingMessage
@@ -103,6 +104,7 @@ class _Send:
     scheduled_us: int
     done: bool = False
     error: BaseException | None = None
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 class SqliteQueueBroker:
@@ -123,7 +125,7 @@ class SqliteQueueBroker:
         # Group commit of sends (see ``_send``): waiting sends, and who writes them.
         self._waiting_sends: list[_Send] = []
         self._waiting_lock = threading.Lock()
-        self._send_writer = threading.Lock()
+        self._leader = threading.Lock()  # held by the send that is writing a group
         self._writers = WriterLock(self.path)  # writers of every process take turns (see the module)
         self._busy_timeout_seconds = busy_timeout_seconds
         try:
@@ -186,33 +188,60 @@ class SqliteQueueBroker:
     def _send(self, item: _Send) -> None:
         """Group commit: concurrent sends share one transaction and one fsync.
 
-        Each send joins the waiting list, then queues for the writer lock. Whoever gets
-        it first waits for the file's write turn and only then takes every waiting send
-        (those that arrived while it waited included) into one transaction; a send
-        already written by an earlier holder returns at once. Each caller returns only
-        after the commit that holds its message (or raises that commit's error): as
-        durable as a commit each.
+        Each send joins the waiting list, then either leads or waits on its own event.
+        The leader waits for the file's write turn and only then takes every waiting
+        send (those that arrived while it waited included) into one transaction. Each
+        caller returns only after the commit that holds its message (or raises that
+        commit's error): as durable as a commit each.
+
+        Why a follower waits on its own event rather than on the leader's lock: with a
+        lock, a send whose commit was done still had to take the lock to find that out,
+        one thread after another, and behind a send that had taken it to lead the next
+        commit. Under 50 concurrent API writes that put p95 ~22 ms of waiting into sends
+        whose message was already durable. Now the leader sets the event of every send
+        it committed, and then of one waiting send, which leads next.
         """
         with self._waiting_lock:
             self._waiting_sends.append(item)
-        with self._send_writer:
-            if not item.done:
-                batch: list[_Send] = []
+        while not item.done:
+            if self._leader.acquire(blocking=False):
                 try:
-                    with self._write() as conn:
-                        batch = self._take_waiting()
-                        for waiting in batch:
-                            waiting.queue._insert(conn, waiting)
-                except BaseException as exc:
-                    if not batch:  # failed before taking the batch (no write turn): it fails as one
-                        batch = self._take_waiting()
-                    for waiting in batch:
-                        waiting.error = exc
+                    if not item.done:
+                        self._write_group()
                 finally:
-                    for waiting in batch:
-                        waiting.done = True
+                    self._leader.release()
+                self._hand_on_the_lead()
+            else:
+                item.wake.wait()
+                item.wake.clear()
         if item.error is not None:  # a fresh exception per sender: they raise it in parallel
             raise QueueUnavailable(f"send to {item.queue.spec.name!r} failed: {item.error}") from item.error
+
+    def _write_group(self) -> None:
+        """As the leader: write every waiting send in one transaction, then wake them."""
+        batch: list[_Send] = []
+        try:
+            with self._write() as conn:
+                batch = self._take_waiting()
+                for waiting in batch:
+                    waiting.queue._insert(conn, waiting)
+        except BaseException as exc:
+            if not batch:  # failed before taking the batch (no write turn): it fails as one
+                batch = self._take_waiting()
+            for waiting in batch:
+                waiting.error = exc
+        finally:
+            for waiting in batch:
+                waiting.done = True
+                waiting.wake.set()
+
+    def _hand_on_the_lead(self) -> None:
+        """Wake the oldest waiting send so it leads the next group (after the lead is
+        free: woken earlier, it could find the lock still held and go back to sleep with
+        nobody left to wake it)."""
+        with self._waiting_lock:
+            if self._waiting_sends:
+                self._waiting_sends[0].wake.set()
 
     def _take_waiting(self) -> list[_Send]:
         with self._waiting_lock:

@@ -88,3 +88,69 @@ def test_a_send_arriving_while_the_leader_waits_for_the_write_turn_shares_its_co
     assert sorted(m.body for m in queue.receive(10)) == ["a", "b"]
     other_process.close()
     broker.close()
+
+
+def test_a_committed_send_returns_while_the_next_group_is_still_being_written(tmp_path: Path) -> None:
+    """The leader wakes each send it committed and hands the lead to one still waiting:
+    the late send leads the next group (no lost wake-up: it would hang here), and the
+    committed sends return while that group is still being written.
+
+    The earlier design (followers learned of their commit by taking the leader's lock)
+    also passes here, because its lock woke the older follower first; what it did wrong
+    showed under load, where each committed follower held the lock while it waited for
+    the GIL, one after another (``bench/api.py``: write p95 ~65 -> see the closing note)."""
+    from shared.adapters.sqlite_writer_lock import WriterLock
+
+    broker = SqliteQueueBroker(tmp_path / "q.sqlite", [SPEC])
+    queue = broker.queue("work")
+    other_process = WriterLock(tmp_path / "q.sqlite")
+    assert other_process.acquire(5)  # holds the first group until both sends wait for it
+    returned: list[str] = []
+
+    def send(body: str) -> threading.Thread:
+        def run() -> None:
+            queue.send(OutgoingMessage(body=body, message_id=body))
+            returned.append(body)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    second_group_inside = threading.Event()
+    let_second_group_finish = threading.Event()
+    insert = queue._insert
+
+    def slow_insert(conn: sqlite3.Connection, item: object) -> None:
+        if item.message.message_id == "late":  # type: ignore[attr-defined]
+            second_group_inside.set()
+            assert let_second_group_finish.wait(10)
+        insert(conn, item)  # type: ignore[arg-type]
+
+    late: list[threading.Thread] = []
+
+    def on_sql(sql: str) -> None:
+        if sql == "COMMIT" and not late:  # the first group commits: a send arrives meanwhile
+            late.append(send("late"))
+            deadline = time.monotonic() + 5
+            while not broker._waiting_sends and time.monotonic() < deadline:
+                time.sleep(0.001)
+
+    queue._insert = slow_insert  # type: ignore[method-assign]
+    broker._conn.set_trace_callback(on_sql)
+    leader = send("leader")
+    while not broker._leader.locked():
+        time.sleep(0.001)
+    follower = send("follower")
+    while len(broker._waiting_sends) < 2:
+        time.sleep(0.001)
+    other_process.release()
+
+    assert second_group_inside.wait(5), "the late send should lead the next group"
+    leader.join(5)
+    follower.join(5)
+    assert sorted(returned) == ["follower", "leader"], "committed sends must not wait for the next group"
+    let_second_group_finish.set()
+    late[0].join(5)
+    assert sorted(returned) == ["follower", "late", "leader"]
+    assert sorted(m.body for m in queue.receive(10)) == ["follower", "late", "leader"]
+    other_process.close()
+    broker.close()
