@@ -10,13 +10,22 @@ asyncio future and takes the executor's shutdown locks, about 20 µs of the GIL 
 under load on this kind of machine, as much as a cached API read itself. Here a call is
 one ``SimpleQueue.put`` and one ``call_soon_threadsafe`` back.
 
-How many threads: as many as the Python worker runs by default, ``min(32, cpus + 4)``,
-or ``PYTHON_THREADPOOL_THREAD_COUNT`` (its app setting, 1..32). More threads than cores
-do not run more Python at once (one GIL); they hand the GIL to each other, and under 50
-concurrent requests 32 runnable threads spent more time switching than working. But a
-thread may also just wait (a long-poll for 25 s, a slow exchange), and the devhost must
-not stall behind a few of those: when work has waited ``STARVED_AFTER`` seconds with no
-thread free, one more thread starts, up to ``MAX_WORKERS``. Threads never exit.
+How many threads: as many as the Python worker runs for this app, its app setting
+``PYTHON_THREADPOOL_THREAD_COUNT`` (1..32). The product sets it to ``APP_THREAD_COUNT``
+(16; ``local.settings.json.example`` and README's deploy section carry it to Azure), so
+the devhost takes that value when the variable is unset; the worker's own default,
+``min(32, cpus + 4)``, is 6 on a 2-core machine. Why more threads than cores: an API
+write spends most of its time in a thread waiting, not running (its queue send waits
+~5 ms for a group commit and its fsync, here as for a Cosmos DB or Service Bus round
+trip on Azure, for ~0.6 ms of CPU), and the sends waiting together share one commit.
+With 50 clients writing through two HTTP workers, 6 threads each left requests queued
+behind threads that were only waiting: 16 moved the write p95 from ~45 to ~43 ms and
+its p50 from ~23 to ~19 ms, and CPU per write from ~870 to ~805 µs (bigger groups,
+fewer commits; medians of 3 A/B runs of ``bench/api.py``'s load, fresh devhost each).
+A thread may also just wait long (a long-poll for 25 s, a slow exchange), and the
+devhost must not stall behind a few of those: when work has waited ``STARVED_AFTER``
+seconds with no thread free, one more thread starts, up to ``MAX_WORKERS``. Threads
+never exit.
 
 Why reads get a pool of their own (``reads=True``: the HTTP hosts send GET and HEAD
 there): a read does not wait on a lock or an fsync (SQLite WAL readers never wait for
@@ -49,14 +58,15 @@ MAX_WORKERS: Final = 32
 STARVED_AFTER: Final = 0.05
 THREAD_COUNT_SETTING: Final = "PYTHON_THREADPOOL_THREAD_COUNT"
 READ_THREADS: Final = 2
+APP_THREAD_COUNT: Final = 16  # the value the product deploys with (see the module docstring)
 
 
 def default_workers(env: Mapping[str, str] | None = None) -> int:
-    """The worker's default: the app setting when valid (1..32), else ``min(32, cpus + 4)``."""
+    """The app setting when valid (1..32), else the value the product deploys with."""
     raw = (os.environ if env is None else env).get(THREAD_COUNT_SETTING, "").strip()
     if raw.isdigit() and 1 <= int(raw) <= MAX_WORKERS:
         return int(raw)
-    return min(MAX_WORKERS, (os.cpu_count() or 1) + 4)
+    return APP_THREAD_COUNT
 
 _Item = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Any]", Callable[..., Any], Mapping[str, Any]]
 

@@ -4,6 +4,7 @@ answers and errors back on the loop, and no stall behind blocked threads."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,15 +13,20 @@ from typing import Any
 import pytest
 
 from devhost.change_signal import FileSignal
-from devhost.invocations import FunctionPool, call_user_function, default_workers
+from devhost.invocations import APP_THREAD_COUNT, FunctionPool, call_user_function, default_workers
 
 
 def test_default_thread_count_follows_the_workers_setting():
     assert default_workers({"PYTHON_THREADPOOL_THREAD_COUNT": "3"}) == 3
-    cpus_plus_four = default_workers({})
-    assert 5 <= cpus_plus_four <= 32
     for nonsense in ("0", "33", "many", ""):
-        assert default_workers({"PYTHON_THREADPOOL_THREAD_COUNT": nonsense}) == cpus_plus_four
+        assert default_workers({"PYTHON_THREADPOOL_THREAD_COUNT": nonsense}) == APP_THREAD_COUNT
+
+
+def test_without_the_setting_the_devhost_runs_as_many_threads_as_the_app_deploys_with():
+    """The devhost and Azure run the same width: the example settings carry the same value."""
+    example = json.loads((Path(__file__).resolve().parents[2] / "local.settings.json.example").read_text())
+    assert int(example["Values"]["PYTHON_THREADPOOL_THREAD_COUNT"]) == APP_THREAD_COUNT
+    assert default_workers({}) == APP_THREAD_COUNT
 
 
 def test_results_and_errors_come_back_and_sync_functions_run_off_the_loop():
