@@ -19,9 +19,10 @@ write spends most of its time in a thread waiting, not running (its queue send w
 ~5 ms for a group commit and its fsync, here as for a Cosmos DB or Service Bus round
 trip on Azure, for ~0.6 ms of CPU), and the sends waiting together share one commit.
 With 50 clients writing through two HTTP workers, 6 threads each left requests queued
-behind threads that were only waiting: 16 moved the write p95 from ~45 to ~43 ms and
-its p50 from ~23 to ~19 ms, and CPU per write from ~870 to ~805 µs (bigger groups,
-fewer commits; medians of 3 A/B runs of ``bench/api.py``'s load, fresh devhost each).
+behind threads that were only waiting: 16 moved the write p95 from ~50 to ~42 ms and
+its p50 from ~27 to ~22 ms, and CPU per write from ~980 to ~840 µs (bigger groups,
+fewer commits; medians of 3 A/B runs of ``bench/api.py``'s load, fresh devhost each;
+reads, on their own pool, did not move).
 A thread may also just wait long (a long-poll for 25 s, a slow exchange), and the
 devhost must not stall behind a few of those: when work has waited ``STARVED_AFTER``
 seconds with no thread free, one more thread starts, up to ``MAX_WORKERS``. Threads
