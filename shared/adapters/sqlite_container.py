@@ -83,7 +83,7 @@ class SqliteContainer:
             if unit.broken:
                 raise StoreUnavailable("sqlite: the unit of work failed earlier")
             unit.flush(self.spec.name)  # the query reads the table: it must be current
-        rows = self.store.run(lambda conn: conn.execute(sql, params).fetchall())
+        rows = self.store.query_rows(sql, params)
         token = None
         if query.limit is not None and len(rows) > query.limit:
             rows = rows[: query.limit]

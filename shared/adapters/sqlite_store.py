@@ -30,12 +30,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from shared.adapters.clock import SystemClock
 from shared.adapters.sqlite_container import SqliteContainer
 from shared.adapters.sqlite_indexes import DEFAULT_INDEXES, index_ddl
 from shared.adapters.sqlite_plans import PlanCache
+from shared.adapters.sqlite_read_cache import ReadCache
 from shared.adapters.sqlite_unit import Local, Unit, UnitScope
 from shared.adapters.sqlite_writer_lock import WriterLock
 from shared.ports import (
@@ -211,6 +212,21 @@ class SqliteStore:
             return fn(self._connection())
         except sqlite3.Error as exc:
             self._note_failure(unit)
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    def query_rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """A query's rows. Outside a write or unit, from this thread's reading connection
+        through its ``ReadCache`` (the same rows again while the file is unchanged);
+        inside one, as ``run`` (the transaction's own writes must show)."""
+        if self._local.unit is not None or self._local.tx is not None:
+            return self.run(lambda conn: conn.execute(sql, params).fetchall())
+        conn = self._connection()
+        cache = self._local.reads
+        if cache is None or cache.conn is not conn:
+            cache = self._local.reads = ReadCache(conn)
+        try:
+            return cache.rows(sql, params)
+        except sqlite3.Error as exc:
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
     @contextmanager

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from shared.adapters.sqlite_indexes import hinted
 from shared.adapters.sqlite_query import filter_sql
+from shared.adapters.sqlite_read_cache import ReadCache
 from shared.adapters.store_common import field_segments, from_json
 from shared.ports import Filter, InvalidQuery, StoreUnavailable
 
@@ -78,6 +79,7 @@ class Local(threading.local):
     conn: sqlite3.Connection | None = None
     unit: Unit | None = None
     tx: sqlite3.Connection | None = None  # the writer connection while this thread is in ``write()``
+    reads: ReadCache | None = None  # repeated queries on ``conn`` (``sqlite_read_cache``)
 
 
 class UnitScope(AbstractContextManager[bool]):
