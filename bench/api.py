@@ -119,7 +119,6 @@ def measured(pids: list[int], run: Any) -> tuple[list[float], dict[int, int], fl
 
 
 Headers = dict[str, str]
-Body = dict[str, Any] | None
 
 
 def load(client: str, url: str, method: str, clients: int, total: int,

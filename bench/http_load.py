@@ -13,8 +13,9 @@ What it still checks, so a fast wrong answer does not pass for a fast right one:
 status line of every response (counted by status), a ``Content-Length`` or chunked body
 read to its end, and ``Connection: close`` honoured by reconnecting.
 
-The time of a request runs from writing it to the socket to the last byte of its
-response arriving in ``data_received``.
+The time of a request runs from writing it to the socket (or from opening the new
+connection it needed) to the last byte of its response arriving in ``data_received``.
+HEAD requests are not supported (their responses announce a length but carry no body).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import cast
 from urllib.parse import urlsplit
 
 RequestBytes = Callable[[int, int], bytes]  # (client index, request index) -> the whole request
+_NO_BODY = frozenset({204, 304})  # with 1xx: never a body (HEAD requests are not supported here)
 
 
 class BadResponse(Exception):
@@ -93,7 +95,9 @@ class _ResponseReader:
                 self.chunked = True
             elif name == "connection" and value.lower() == "close":
                 self.keep_alive = False
-        if not self.chunked:
+        if self.status in _NO_BODY or self.status < 200:
+            self.chunked, self.body_left = False, 0  # no body, whatever the headers say (RFC 9112 6.3)
+        elif not self.chunked:
             if length is None:
                 raise BadResponse("a response with neither Content-Length nor chunked encoding")
             self.body_left = length
@@ -122,67 +126,87 @@ class _ResponseReader:
         return answer
 
 
-class _Client(asyncio.Protocol):
-    """One connection sending ``count`` requests back to back; reconnects after ``Connection: close``."""
+class _Client:
+    """One client: ``count`` requests back to back over a keep-alive connection, a new
+    connection after ``Connection: close`` (the reconnect counts in that request's time)."""
 
     def __init__(self, index: int, count: int, request_bytes: RequestBytes, result: LoadResult,
                  finished: asyncio.Future[None], reconnect: Callable[[_Client], None]) -> None:
         self.index, self.count, self.request_bytes, self.result = index, count, request_bytes, result
         self.finished, self.reconnect = finished, reconnect
         self.sent = 0
-        self.started = 0.0
+        self.started: float | None = None  # when the request in flight (or the reconnect for it) began
         self.reader = _ResponseReader()
-        self.transport: asyncio.Transport | None = None
-        self.closing = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
-        self.closing, self.reader = False, _ResponseReader()
-        self._send_next()
-
-    def _send_next(self) -> None:
+    def send_next(self, transport: asyncio.Transport) -> None:
         if self.sent == self.count:
-            assert self.transport is not None
-            self.closing = True
-            self.transport.close()
+            transport.close()
             if not self.finished.done():
                 self.finished.set_result(None)
             return
-        request = self.request_bytes(self.index, self.sent)
+        try:
+            request = self.request_bytes(self.index, self.sent)
+        except Exception as exc:  # a bug in the caller's request: stop this run, loudly
+            self.fail(exc, transport)
+            return
         self.sent += 1
-        self.started = time.perf_counter()
-        assert self.transport is not None
-        self.transport.write(request)
+        if self.started is None:
+            self.started = time.perf_counter()
+        transport.write(request)
 
-    def data_received(self, data: bytes) -> None:
+    def received(self, data: bytes, transport: asyncio.Transport) -> bool:
+        """True when the connection is done with (closed: a new one is on its way)."""
         try:
             answer = self.reader.feed(data)
         except (BadResponse, ValueError) as exc:
-            self._fail(exc)
-            return
+            self.fail(exc, transport)
+            return True
         if answer is None:
-            return
+            return False
+        assert self.started is not None
         self.result.samples.append(time.perf_counter() - self.started)
+        self.started = None
         status, keep_alive = answer
         self.result.statuses[status] = self.result.statuses.get(status, 0) + 1
         if keep_alive:
-            self._send_next()
-        else:
-            self.closing = True
-            assert self.transport is not None
-            self.transport.close()
+            self.send_next(transport)
+            return False
+        transport.close()
+        if self.sent < self.count:
+            self.started = time.perf_counter()  # the next request's time starts with its connection
+            self.reader = _ResponseReader()
             self.reconnect(self)
+        elif not self.finished.done():
+            self.finished.set_result(None)
+        return True
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.closing:
-            self._fail(exc or BadResponse("the server closed the connection mid-request"))
-
-    def _fail(self, exc: BaseException) -> None:
-        self.closing = True
-        if self.transport is not None:
-            self.transport.close()
+    def fail(self, exc: BaseException, transport: asyncio.BaseTransport | None = None) -> None:
+        if transport is not None:
+            transport.close()
         if not self.finished.done():
             self.finished.set_exception(exc)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP connection of a client (a new object per connection: a late
+    ``connection_lost`` of a closed one cannot touch its successor)."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+        self.transport: asyncio.Transport | None = None
+        self.done = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not an asyncio.Transport subclass
+        self.client.send_next(self.transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.done and self.transport is not None:
+            self.done = self.client.received(data, self.transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done and not self.client.finished.done():
+            self.client.fail(exc or BadResponse("the server closed the connection mid-request"))
 
 
 async def closed_loop(url: str, clients: int, per_client: int, request_bytes: RequestBytes) -> LoadResult:
@@ -191,17 +215,23 @@ async def closed_loop(url: str, clients: int, per_client: int, request_bytes: Re
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     loop = asyncio.get_running_loop()
     result = LoadResult()
+    connecting: set[asyncio.Task[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]] = set()
 
     def reconnect(client: _Client) -> None:
-        def connected(task: asyncio.Task[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]) -> None:
-            if task.exception() is not None and not client.finished.done():
-                client.finished.set_exception(task.exception())  # type: ignore[arg-type]
-        loop.create_task(loop.create_connection(lambda: client, host, port)).add_done_callback(connected)
+        task = loop.create_task(loop.create_connection(lambda: _Connection(client), host, port))
+        connecting.add(task)  # a reference until done (the loop keeps only a weak one)
+
+        def connected(done: asyncio.Task[tuple[asyncio.BaseTransport, asyncio.BaseProtocol]]) -> None:
+            connecting.discard(done)
+            error = None if done.cancelled() else done.exception()
+            if error is not None:
+                client.fail(error)
+        task.add_done_callback(connected)
 
     finished = [loop.create_future() for _ in range(clients)]
-    protocols = [_Client(n, per_client, request_bytes, result, finished[n], reconnect) for n in range(clients)]
-    for protocol in protocols:
-        await loop.create_connection(lambda p=protocol: p, host, port)  # type: ignore[misc]
+    for n in range(clients):
+        client = _Client(n, per_client, request_bytes, result, finished[n], reconnect)
+        await loop.create_connection(lambda c=client: _Connection(c), host, port)  # type: ignore[misc]
     await asyncio.gather(*finished)
     return result
 

@@ -11,9 +11,10 @@ under load on this kind of machine, as much as a cached API read itself. Here a 
 one ``SimpleQueue.put`` and one ``call_soon_threadsafe`` back.
 
 How many threads: as many as the Python worker runs for this app, its app setting
-``PYTHON_THREADPOOL_THREAD_COUNT`` (1..32). The product sets it to ``APP_THREAD_COUNT``
-(16; ``local.settings.json.example`` and README's deploy section carry it to Azure), so
-the devhost takes that value when the variable is unset; the worker's own default,
+``PYTHON_THREADPOOL_THREAD_COUNT`` (1..32). The product runs with ``APP_THREAD_COUNT``
+(16: README's deploy section sets it as an app setting on Azure, and
+``local.settings.json.example`` carries it for ``func start``), so the devhost takes
+that value when the variable is unset; the worker's own default,
 ``min(32, cpus + 4)``, is 6 on a 2-core machine. Why more threads than cores: an API
 write spends most of its time in a thread waiting, not running (its queue send waits
 ~5 ms for a group commit and its fsync, here as for a Cosmos DB or Service Bus round

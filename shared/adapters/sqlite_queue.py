@@ -203,17 +203,27 @@ class SqliteQueueBroker:
         """
         with self._waiting_lock:
             self._waiting_sends.append(item)
-        while not item.done:
-            if self._leader.acquire(blocking=False):
-                try:
-                    if not item.done:
-                        self._write_group()
-                finally:
-                    self._leader.release()
-                self._hand_on_the_lead()
-            else:
-                item.wake.wait()
-                item.wake.clear()
+        try:
+            while not item.done:
+                if self._leader.acquire(blocking=False):
+                    try:
+                        if not item.done:
+                            self._write_group()
+                    finally:
+                        self._leader.release()
+                        self._pass_the_lead()
+                else:
+                    item.wake.wait()
+                    item.wake.clear()
+        except BaseException:
+            # Interrupted (Ctrl-C, say) while waiting: leave the list, so the lead is never
+            # passed to a send nobody waits for, and pass it on in case it was ours. A send
+            # already taken into a group may still land, as a send cut off mid-commit may.
+            with self._waiting_lock:
+                if item in self._waiting_sends:
+                    self._waiting_sends.remove(item)
+            self._pass_the_lead()
+            raise
         if item.error is not None:  # a fresh exception per sender: they raise it in parallel
             raise QueueUnavailable(f"send to {item.queue.spec.name!r} failed: {item.error}") from item.error
 
@@ -230,12 +240,14 @@ class SqliteQueueBroker:
                 batch = self._take_waiting()
             for waiting in batch:
                 waiting.error = exc
+            if not isinstance(exc, Exception):  # Ctrl-C, exit: the others fail, this thread stops
+                raise
         finally:
             for waiting in batch:
                 waiting.done = True
                 waiting.wake.set()
 
-    def _hand_on_the_lead(self) -> None:
+    def _pass_the_lead(self) -> None:
         """Wake the oldest waiting send so it leads the next group (after the lead is
         free: woken earlier, it could find the lock still held and go back to sleep with
         nobody left to wake it)."""

@@ -49,8 +49,8 @@ from shared.topology import CONTAINERS
 
 _T = TypeVar("_T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS items (
     container  TEXT    NOT NULL,
     pk         TEXT    NOT NULL,
     id         TEXT    NOT NULL,
@@ -59,9 +59,9 @@ CREATE TABLE IF NOT EXISTS items (
     ts         INTEGER NOT NULL,
     expires_at INTEGER,
     PRIMARY KEY (container, pk, id)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
-"""
+) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL",
+)
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -101,9 +101,10 @@ class SqliteStore:
         self.indexes = {c: tuple(f) for c, f in indexes.items()}
         self.plans = PlanCache(self.indexes)  # see sqlite_plans: planning cost as much as running
         self._containers = {spec.name: SqliteContainer(self, spec) for spec in containers}
-        self.run(lambda conn: conn.executescript(_SCHEMA + ";\n".join(index_ddl(self.indexes)) + ";"))
-        with self.write() as conn:  # expired items are invisible anyway; this frees the space
-            conn.execute("DELETE FROM items WHERE expires_at <= ?", (self.now(),))
+        with self.write() as conn:  # on the writer connection: reading connections never write
+            for statement in (*_SCHEMA, *index_ddl(self.indexes)):
+                conn.execute(statement)
+            conn.execute("DELETE FROM items WHERE expires_at <= ?", (self.now(),))  # invisible anyway
 
     # ----------------------------------------------------------------- port
 
@@ -189,6 +190,10 @@ class SqliteStore:
         if conn is not None:
             return conn
         conn = self._open()
+        # A reading connection must never write: its own commits would not move its
+        # ``data_version``, and its ``ReadCache`` would then answer with rows the file no
+        # longer holds. SQLite refuses any write on it from here on.
+        conn.execute("PRAGMA query_only = ON")
         with self._conns_lock:
             if self._closed:
                 conn.close()
@@ -214,13 +219,13 @@ class SqliteStore:
             self._note_failure(unit)
             raise StoreUnavailable(f"sqlite: {exc}") from exc
 
-    def query_rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def query_rows(self, sql: str, params: Sequence[Any]) -> Sequence[tuple[Any, ...]]:
         """A query's rows. Outside a write or unit, from this thread's reading connection
         through its ``ReadCache`` (the same rows again while the file is unchanged);
         inside one, as ``run`` (the transaction's own writes must show)."""
         if self._local.unit is not None or self._local.tx is not None:
             return self.run(lambda conn: conn.execute(sql, params).fetchall())
-        conn = self._connection()
+        conn = self._connection()  # never writes (``PRAGMA query_only``): see sqlite_read_cache
         cache = self._local.reads
         if cache is None or cache.conn is not conn:
             cache = self._local.reads = ReadCache(conn)
@@ -280,7 +285,11 @@ class SqliteStore:
     def _take_write_turn(self) -> None:
         """Hold the writers' turn (``WriterLock``) or raise ``StoreUnavailable`` after the
         lock timeout; the caller releases ``_writer``."""
-        if not self._writer.acquire(timeout=self.lock_timeout()):
+        try:
+            got = self._writer.acquire(timeout=self.lock_timeout())
+        except OSError as exc:  # the lock file cannot be opened (a missing or read-only folder)
+            raise StoreUnavailable(f"sqlite: cannot take the write turn: {exc.strerror}") from exc
+        if not got:
             raise StoreUnavailable("sqlite: database is locked (another writer held it too long)")
 
     @contextmanager

@@ -6,7 +6,9 @@ the request) and refuses any other account as "not found".
 
 That question is asked on every trading call, so ``tenant_accounts`` reads only the
 profiles' ``accountId`` (no full ``Profile`` validation: that was a third of a positions
-read) and is never cached: an account leaves a tenant the moment its last profile does.
+read). It keeps no answer of its own: an account leaves a tenant the moment its last
+profile does. (The embedded store may answer the query from its read cache, which is
+exact: dropped the moment anything commits to the file, see ``sqlite_read_cache``.)
 A profile without a usable ``accountId`` grants no account (fail closed).
 
 Why an account is also *claimed*, for good: the profiles say which accounts a tenant

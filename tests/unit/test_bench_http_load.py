@@ -55,6 +55,9 @@ def server() -> Iterator[str]:
         response.force_close()
         return response
 
+    async def empty(request: web.Request) -> web.Response:
+        return web.Response(status=204)
+
     async def echo(request: web.Request) -> web.Response:
         body = await request.read()
         return web.Response(body=body, status=201 if body == b'{"a": 1}' else 400)
@@ -66,6 +69,7 @@ def server() -> Iterator[str]:
         app.router.add_get("/chunked", chunked)
         app.router.add_get("/closing", closing)
         app.router.add_post("/echo", echo)
+        app.router.add_get("/empty", empty)
         runner = web.AppRunner(app)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -94,10 +98,21 @@ def test_every_response_is_counted_by_status(server: str) -> None:
     assert all(s > 0 for s in result.samples)
 
 
-@pytest.mark.parametrize("path", ["/big", "/chunked"])
-def test_long_and_chunked_bodies_are_read_to_their_end_on_a_kept_connection(server: str, path: str) -> None:
+@pytest.mark.parametrize(("path", "status"), [("/big", 200), ("/chunked", 200), ("/empty", 204)])
+def test_long_chunked_and_empty_bodies_are_read_to_their_end_on_a_kept_connection(
+        server: str, path: str, status: int) -> None:
     result = http_load.run(f"{server}{path}", 2, 5, _get(f"{server}{path}"))
-    assert result.statuses == {200: 10}
+    assert result.statuses == {status: 10}
+
+
+def test_a_request_that_cannot_be_built_stops_the_run_instead_of_hanging_it(server: str) -> None:
+    def broken(n: int, i: int) -> bytes:
+        if i == 3:
+            raise RuntimeError("no body for you")
+        return http_load.build_request("GET", f"{server}/empty", {})
+
+    with pytest.raises(RuntimeError, match="no body"):
+        http_load.run(f"{server}/empty", 2, 5, broken)
 
 
 def test_a_closed_connection_is_reopened_for_the_next_request(server: str) -> None:

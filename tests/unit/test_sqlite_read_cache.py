@@ -8,9 +8,11 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from shared.adapters.clock import ManualClock
 from shared.adapters.sqlite_store import SqliteStore
-from shared.ports import ContainerSpec, Filter, Query
+from shared.ports import ContainerSpec, Filter, Query, StoreUnavailable
 
 SPECS = [ContainerSpec("things", "/tenantId")]
 OWNED = Query(where=[Filter("kind", "=", "thing")], limit=50)
@@ -99,4 +101,29 @@ def test_inside_a_unit_of_work_a_query_sees_the_units_own_writes(tmp_path: Path)
         things.create({"id": "b", "tenantId": "t1", "kind": "thing"})
         assert _ids(store) == ["a", "b"]
     assert _ids(store) == ["a", "b"]
+    store.close()
+
+
+def test_a_reading_connection_refuses_to_write(tmp_path: Path) -> None:
+    """Its own commit would not move its data_version, so its cache would go stale:
+    SQLite refuses the write instead (``PRAGMA query_only``)."""
+    store = _store(tmp_path)
+    store.container("things").create({"id": "a", "tenantId": "t1", "kind": "thing"})
+    assert _ids(store) == ["a"]
+    with pytest.raises(StoreUnavailable):
+        store.run(lambda conn: conn.execute("DELETE FROM items WHERE id = 'a'"))
+    assert _ids(store) == ["a"]
+    store.close()
+
+
+def test_a_change_of_the_file_drops_every_answer_kept_before_it(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    things = store.container("things")
+    for tenant in ("t1", "t2", "t3"):
+        things.create({"id": "a", "tenantId": tenant, "kind": "thing"})
+        things.query(OWNED, partition_key=tenant)
+    things.create({"id": "b", "tenantId": "t1", "kind": "thing"})
+    assert _ids(store) == ["a", "b"]
+    cache = store._local.reads
+    assert cache is not None and len(cache) == 1, "answers read before the change must not be kept"
     store.close()
