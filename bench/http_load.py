@@ -7,7 +7,8 @@ write costs the machine) and its coroutines queued behind each other when respon
 in a burst, so the client's own work landed inside the latencies it measured. This one
 is a protocol per connection that writes the next request from the callback that
 completes the previous response: no coroutine, no request object, no header
-multidict. ``wrk`` (C) measured the same endpoints within the noise of it.
+multidict. Against the same devhost, ``wrk`` (C) measured the read at p50 5.7 / p95
+10.4 ms where this client measured 5.6 / 9.6-11.9 ms.
 
 What it still checks, so a fast wrong answer does not pass for a fast right one: the
 status line of every response (counted by status), a ``Content-Length`` or chunked body
