@@ -142,8 +142,7 @@ class _Client:
     def send_next(self, transport: asyncio.Transport) -> None:
         if self.sent == self.count:
             transport.close()
-            if not self.finished.done():
-                self.finished.set_result(None)
+            self._finish()
             return
         try:
             request = self.request_bytes(self.index, self.sent)
@@ -175,11 +174,14 @@ class _Client:
         transport.close()
         if self.sent < self.count:
             self.started = time.perf_counter()  # the next request's time starts with its connection
-            self.reader = _ResponseReader()
-            self.reconnect(self)
-        elif not self.finished.done():
-            self.finished.set_result(None)
+            self.reconnect(self)  # the reader reset itself at the end of the response
+        else:
+            self._finish()
         return True
+
+    def _finish(self) -> None:
+        if not self.finished.done():
+            self.finished.set_result(None)
 
     def fail(self, exc: BaseException, transport: asyncio.BaseTransport | None = None) -> None:
         if transport is not None:

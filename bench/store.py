@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from shared.adapters.sqlite_queue import SqliteQueueBroker
+from shared.adapters.sqlite_read_cache import ReadCache
 from shared.adapters.sqlite_store import SqliteStore
 from shared.ports import Filter, OrderBy, OutgoingMessage, Query
 from shared.topology import HEARTBEATS
@@ -79,7 +80,9 @@ def main() -> None:
         query_rate = rate(q, lambda: [orders.query(query, partition_key=f"acct-{i % 10}") for i in range(q)])
 
         def query_missed(i: int) -> object:
-            store._local.reads = None  # as after another connection's commit: the cache starts empty
+            conn = store._local.conn
+            assert conn is not None  # the queries above opened it
+            store._local.reads = ReadCache(conn)  # as after another connection's commit: empty
             return orders.query(query, partition_key=f"acct-{i % 10}")
 
         miss_rate = rate(q, lambda: [query_missed(i) for i in range(q)])

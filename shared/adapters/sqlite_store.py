@@ -202,6 +202,7 @@ class SqliteStore:
                 self._conns.pop(thread).close()  # connections of threads that ended
             self._conns[threading.current_thread()] = conn
         self._local.conn = conn
+        self._local.reads = ReadCache(conn)
         return conn
 
     def _unit(self) -> Unit | None:
@@ -225,10 +226,9 @@ class SqliteStore:
         inside one, as ``run`` (the transaction's own writes must show)."""
         if self._local.unit is not None or self._local.tx is not None:
             return self.run(lambda conn: conn.execute(sql, params).fetchall())
-        conn = self._connection()  # never writes (``PRAGMA query_only``): see sqlite_read_cache
+        self._connection()  # opens this thread's reading connection and its cache if need be
         cache = self._local.reads
-        if cache is None or cache.conn is not conn:
-            cache = self._local.reads = ReadCache(conn)
+        assert cache is not None
         try:
             return cache.rows(sql, params)
         except sqlite3.Error as exc:

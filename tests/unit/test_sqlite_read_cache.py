@@ -22,6 +22,10 @@ def _store(path: Path, clock: ManualClock | None = None) -> SqliteStore:
     return SqliteStore(path / "store.sqlite", SPECS, clock=clock)
 
 
+def _add(store: SqliteStore, id: str, tenant: str = "t1", **fields: object) -> None:
+    store.container("things").create({"id": id, "tenantId": tenant, "kind": "thing", **fields})
+
+
 def _ids(store: SqliteStore) -> list[str]:
     return [d["id"] for d in store.container("things").query(OWNED, partition_key="t1").items]
 
@@ -33,7 +37,7 @@ def _hits(store: SqliteStore) -> int:
 
 def test_a_repeated_query_is_answered_from_the_cache_with_the_same_items(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    store.container("things").create({"id": "a", "tenantId": "t1", "kind": "thing"})
+    _add(store, "a")
     assert _ids(store) == ["a"]
     before = _hits(store)
     assert _ids(store) == ["a"]
@@ -44,9 +48,9 @@ def test_a_repeated_query_is_answered_from_the_cache_with_the_same_items(tmp_pat
 def test_a_write_by_this_process_shows_in_the_next_query(tmp_path: Path) -> None:
     store = _store(tmp_path)
     things = store.container("things")
-    things.create({"id": "a", "tenantId": "t1", "kind": "thing"})
+    _add(store, "a")
     assert _ids(store) == ["a"]
-    things.create({"id": "b", "tenantId": "t1", "kind": "thing"})
+    _add(store, "b")
     assert _ids(store) == ["a", "b"]
     things.delete("a", "t1")
     assert _ids(store) == ["b"]
@@ -58,9 +62,9 @@ def test_a_write_by_this_process_shows_in_the_next_query(tmp_path: Path) -> None
 def test_a_write_by_another_thread_or_process_shows_in_the_next_query(tmp_path: Path) -> None:
     store = _store(tmp_path)
     other_process = _store(tmp_path)  # its own connections and writer lock, as another process has
-    store.container("things").create({"id": "a", "tenantId": "t1", "kind": "thing"})
+    _add(store, "a")
     assert _ids(store) == ["a"]
-    other_process.container("things").create({"id": "b", "tenantId": "t1", "kind": "thing"})
+    _add(other_process, "b")
     assert _ids(store) == ["a", "b"]
     thread = threading.Thread(target=lambda: store.container("things").delete("a", "t1"))
     thread.start()
@@ -73,7 +77,7 @@ def test_a_write_by_another_thread_or_process_shows_in_the_next_query(tmp_path: 
 def test_an_item_that_expires_leaves_the_cached_answer(tmp_path: Path) -> None:
     clock = ManualClock()
     store = _store(tmp_path, clock)
-    store.container("things").create({"id": "brief", "tenantId": "t1", "kind": "thing", "ttl": 10})
+    _add(store, "brief", ttl=10)
     assert _ids(store) == ["brief"]
     assert _ids(store) == ["brief"]
     clock.advance(timedelta(seconds=10))  # nothing was written: only time passed
@@ -83,7 +87,7 @@ def test_an_item_that_expires_leaves_the_cached_answer(tmp_path: Path) -> None:
 
 def test_changing_a_returned_item_does_not_change_the_next_answer(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    store.container("things").create({"id": "a", "tenantId": "t1", "kind": "thing", "n": 1})
+    _add(store, "a", n=1)
     first = store.container("things").query(OWNED, partition_key="t1").items
     first[0]["n"] = 99
     first.append({"id": "intruder"})
@@ -94,11 +98,10 @@ def test_changing_a_returned_item_does_not_change_the_next_answer(tmp_path: Path
 
 def test_inside_a_unit_of_work_a_query_sees_the_units_own_writes(tmp_path: Path) -> None:
     store = _store(tmp_path)
-    things = store.container("things")
-    things.create({"id": "a", "tenantId": "t1", "kind": "thing"})
+    _add(store, "a")
     assert _ids(store) == ["a"]
     with store.unit_of_work():
-        things.create({"id": "b", "tenantId": "t1", "kind": "thing"})
+        _add(store, "b")
         assert _ids(store) == ["a", "b"]
     assert _ids(store) == ["a", "b"]
     store.close()
@@ -108,7 +111,7 @@ def test_a_reading_connection_refuses_to_write(tmp_path: Path) -> None:
     """Its own commit would not move its data_version, so its cache would go stale:
     SQLite refuses the write instead (``PRAGMA query_only``)."""
     store = _store(tmp_path)
-    store.container("things").create({"id": "a", "tenantId": "t1", "kind": "thing"})
+    _add(store, "a")
     assert _ids(store) == ["a"]
     with pytest.raises(StoreUnavailable):
         store.run(lambda conn: conn.execute("DELETE FROM items WHERE id = 'a'"))
@@ -120,9 +123,9 @@ def test_a_change_of_the_file_drops_every_answer_kept_before_it(tmp_path: Path) 
     store = _store(tmp_path)
     things = store.container("things")
     for tenant in ("t1", "t2", "t3"):
-        things.create({"id": "a", "tenantId": tenant, "kind": "thing"})
+        _add(store, "a", tenant)
         things.query(OWNED, partition_key=tenant)
-    things.create({"id": "b", "tenantId": "t1", "kind": "thing"})
+    _add(store, "b")
     assert _ids(store) == ["a", "b"]
     cache = store._local.reads
     assert cache is not None and len(cache) == 1, "answers read before the change must not be kept"
